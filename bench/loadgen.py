@@ -1,0 +1,106 @@
+"""Shared load generator for the benchmarks: start servers as subprocesses, drive them
+with N closed-loop WebSocket clients, report throughput and latency percentiles."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import orjson
+import trio
+from trio_websocket import open_websocket_url
+
+ROOT = Path(__file__).resolve().parent.parent
+LISTENING = re.compile(r"listening ws=([\d.]+):(\d+)(?: admin=([\d.]+):(\d+))?")
+
+
+class Server:
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     env={**os.environ, **(env or {})}, text=True)
+        deadline = time.monotonic() + 30
+        self.lines: list[str] = []
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()  # type: ignore[union-attr]
+            if not line:
+                raise RuntimeError("server exited: " + "".join(self.lines))
+            self.lines.append(line)
+            m = LISTENING.search(line)
+            if m:
+                self.url = f"ws://{m.group(1)}:{m.group(2)}/v1"
+                self.admin = f"http://{m.group(3)}:{m.group(4)}" if m.group(3) else None
+                return
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def echo_server() -> Server:
+    return Server([sys.executable, "bench/echo_server.py", "0"])
+
+
+def gateway(extra: list[str] | None = None, env: dict[str, str] | None = None) -> Server:
+    data = tempfile.mkdtemp(prefix="mg-bench-")
+    return Server([sys.executable, "main.py", "serve", "--port", "0", "--admin-port", "0",
+                   "--data-dir", data, "--log-level", "warning", *(extra or [])],
+                  env={"MG_LOG_LEVEL": "info", **(env or {})})
+
+
+async def closed_loop(url: str, connections: int, seconds: float, make_frame: Callable[[int], bytes],
+                      headers: list | None = None, expect_reply: bool = True) -> dict:
+    """Each connection sends a frame, waits for the answer, repeats, for `seconds`."""
+    latencies: list[float] = []
+    count = 0
+
+    async def one(i: int, ready: trio.Event, go: trio.Event) -> None:
+        nonlocal count
+        async with open_websocket_url(url, extra_headers=headers) as ws:
+            ready_count[0] += 1
+            if ready_count[0] == connections:
+                ready.set()
+            await go.wait()
+            n = 0
+            end = trio.current_time() + seconds
+            while trio.current_time() < end:
+                frame = make_frame(n)
+                t0 = time.perf_counter()
+                await ws.send_message(frame.decode())
+                if expect_reply:
+                    await ws.get_message()
+                    latencies.append(time.perf_counter() - t0)
+                n += 1
+            count += n
+
+    ready_count = [0]
+    ready, go = trio.Event(), trio.Event()
+    async with trio.open_nursery() as nursery:
+        for i in range(connections):
+            nursery.start_soon(one, i, ready, go)
+        await ready.wait()
+        started = time.perf_counter()
+        go.set()
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")  # noqa: E731
+    return {"rps": count / elapsed, "p50_ms": pct(0.5), "p99_ms": pct(0.99), "count": count}
+
+
+def ping_frame(n: int) -> bytes:
+    return orjson.dumps({"jsonrpc": "2.0", "id": n, "method": "system.ping"})
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)

@@ -1,0 +1,120 @@
+"""Command line of the media gateway: serve, migrate, create-user, import-catalog, demo-catalog, call."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import orjson
+import trio
+
+# trio-asyncio on 3.12 touches asyncio's deprecated child watcher; nothing we can act on.
+warnings.filterwarnings("ignore", message=".*AbstractChildWatcher.*", category=DeprecationWarning)
+
+from protocol.config import Config  # noqa: E402
+
+SUBCOMMANDS = ("serve", "migrate", "create-user", "import-catalog", "demo-catalog", "call")
+
+
+def _env(name: str, default: Any = None) -> Any:
+    value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=_env("MG_DATA_DIR", "./data"), help="data directory (env MG_DATA_DIR)")
+    p.add_argument("--database-url", default=_env("DATABASE_URL"),
+                   help="sqlite:///PATH or postgresql://... (env DATABASE_URL; default sqlite under --data-dir)")
+    p.add_argument("--redis-url", default=_env("REDIS_URL"), help="redis://... (env REDIS_URL; default in-process)")
+    p.add_argument("--log-level", default=_env("MG_LOG_LEVEL", "info"),
+                   choices=["debug", "info", "warning", "error"], help="env MG_LOG_LEVEL")
+    p.add_argument("--log-format", default=_env("MG_LOG_FORMAT", "text"), choices=["text", "json"],
+                   help="env MG_LOG_FORMAT")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="main.py", description="Media gateway: JSON-RPC 2.0 over WebSocket")
+    sub = parser.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", help="run the gateway (default)")
+    _add_common(serve)
+    serve.add_argument("--host", default=_env("MG_HOST", "127.0.0.1"), help="env MG_HOST")
+    serve.add_argument("--port", type=int, default=int(_env("MG_PORT", 8080)), help="WebSocket port, 0 picks one (env MG_PORT)")
+    serve.add_argument("--admin-port", type=int, default=int(_env("MG_ADMIN_PORT", 8081)),
+                       help="HTTP health/metrics port, 0 picks one (env MG_ADMIN_PORT)")
+    serve.add_argument("--jwt-secret", default=_env("JWT_SECRET"), help="env JWT_SECRET; default generated into the data dir")
+    serve.add_argument("--shutdown-timeout", type=float, default=float(_env("MG_SHUTDOWN_TIMEOUT", 25)),
+                       help="seconds for a graceful shutdown before exiting 1 (env MG_SHUTDOWN_TIMEOUT)")
+
+    migrate = sub.add_parser("migrate", help="apply pending migrations and exit")
+    _add_common(migrate)
+
+    user = sub.add_parser("create-user", help="create an account")
+    _add_common(user)
+    user.add_argument("--email", required=True)
+    user.add_argument("--password", required=True)
+    user.add_argument("--display-name", default=None)
+    user.add_argument("--admin", action="store_true")
+
+    imp = sub.add_parser("import-catalog", help="import content from JSON Lines or CSV")
+    _add_common(imp)
+    imp.add_argument("file")
+
+    demo = sub.add_parser("demo-catalog", help="generate and import a deterministic demo catalog")
+    _add_common(demo)
+    demo.add_argument("--titles", type=int, required=True)
+    demo.add_argument("--seed", type=int, default=0)
+
+    call = sub.add_parser("call", help="one JSON-RPC call; prints the result as JSON")
+    call.add_argument("method")
+    call.add_argument("params", nargs="?", default=None, help="params as JSON")
+    call.add_argument("--url", default=None, help="default ws://MG_HOST:MG_PORT/v1")
+    call.add_argument("--token", default=None, help="access token sent as Authorization: Bearer")
+    call.add_argument("--timeout", type=float, default=30.0)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return Config(
+        host=getattr(args, "host", _env("MG_HOST", "127.0.0.1")),
+        port=getattr(args, "port", int(_env("MG_PORT", 8080))),
+        admin_port=getattr(args, "admin_port", int(_env("MG_ADMIN_PORT", 8081))),
+        data_dir=Path(args.data_dir),
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        jwt_secret=getattr(args, "jwt_secret", _env("JWT_SECRET")),
+        shutdown_timeout=getattr(args, "shutdown_timeout", float(_env("MG_SHUTDOWN_TIMEOUT", 25))),
+        log_level=args.log_level,
+        log_format=args.log_format,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in SUBCOMMANDS + ("-h", "--help"):
+        argv.insert(0, "serve")
+    args = build_parser().parse_args(argv)
+    if args.command == "call":
+        from protocol.client import run_call
+
+        return run_call(args)
+
+    from protocol import logs
+
+    logs.configure(args.log_level, args.log_format)
+    config = config_from_args(args)
+    if args.command == "serve":
+        from protocol.app import App
+
+        return trio.run(App(config).run)
+    from protocol import commands
+
+    return commands.run(args, config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

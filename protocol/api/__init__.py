@@ -1,0 +1,1 @@
+"""JSON-RPC method handlers, one module per domain; each has `register(table, services)`."""

@@ -1,0 +1,194 @@
+"""JSON-RPC 2.0 without I/O: parse a frame, dispatch its calls, encode the answer.
+
+`Engine.handle_frame(text, ctx)` takes one WebSocket text frame (a request, a
+notification or a batch) and returns the bytes to send back, or None when nothing is
+owed (notifications only). Nothing here touches a socket, so the whole protocol is
+tested with strings.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+import attrs
+import orjson
+
+from protocol import errors
+from protocol.errors import RpcError
+from protocol.methods import MethodTable
+
+log = logging.getLogger("protocol")
+
+MAX_BATCH = 100
+
+_MISSING = object()
+
+
+@attrs.frozen(slots=True)
+class Call:
+    """A well-formed request (`id` present) or notification (`id` absent)."""
+
+    method: str
+    params: Any
+    id: Any = None
+    notification: bool = False
+
+
+@attrs.frozen(slots=True)
+class Invalid:
+    """A member that is not a valid request; answered with `error`."""
+
+    error: RpcError
+    id: Any = None
+
+
+Message = Call | Invalid
+
+
+def parse(data: str | bytes) -> Message | list[Message]:
+    """Parse one frame into a call, an invalid member, or a (non-empty) batch list."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return Invalid(RpcError(errors.PARSE_ERROR, "Parse error"))
+    if isinstance(doc, list):
+        if not doc:
+            return Invalid(RpcError(errors.INVALID_REQUEST, "Invalid Request"))
+        if len(doc) > MAX_BATCH:
+            return Invalid(
+                RpcError(errors.INVALID_REQUEST, "Invalid Request", {"reason": f"batch larger than {MAX_BATCH}"})
+            )
+        return [_parse_one(member) for member in doc]
+    return _parse_one(doc)
+
+
+def _invalid_request() -> RpcError:
+    return RpcError(errors.INVALID_REQUEST, "Invalid Request")
+
+
+def _valid_id(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool))
+
+
+def _parse_one(doc: Any) -> Message:
+    if not isinstance(doc, dict):
+        return Invalid(_invalid_request())
+    rid = doc.get("id", _MISSING)
+    answer_id = rid if rid is not _MISSING and _valid_id(rid) else None
+    if doc.get("jsonrpc") != "2.0":
+        return Invalid(_invalid_request(), answer_id)
+    method = doc.get("method")
+    if not isinstance(method, str):
+        return Invalid(_invalid_request(), answer_id)
+    if rid is not _MISSING and not _valid_id(rid):
+        return Invalid(_invalid_request())
+    params = doc.get("params")
+    if params is not None and not isinstance(params, (dict, list)):
+        return Invalid(_invalid_request(), answer_id)
+    if rid is _MISSING:
+        return Call(method, params, None, True)
+    return Call(method, params, rid)
+
+
+def result_response(rid: Any, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": rid, "result": result}
+
+
+def error_response(rid: Any, error: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": rid, "error": error.to_dict()}
+
+
+def notification(method: str, params: Any) -> bytes:
+    return orjson.dumps({"jsonrpc": "2.0", "method": method, "params": params})
+
+
+def encode(answer: dict[str, Any] | list[dict[str, Any]]) -> bytes:
+    return orjson.dumps(answer)
+
+
+CallObserver = Callable[[str, str, float], None]
+"""Called after every call with (method label, outcome, seconds)."""
+
+
+class Engine:
+    """Dispatches parsed calls to a `MethodTable`, turning every failure into an answer."""
+
+    def __init__(self, table: MethodTable, *, on_call: CallObserver | None = None) -> None:
+        self.table = table
+        self._on_call = on_call
+
+    async def handle_frame(self, data: str | bytes, ctx: Any) -> bytes | None:
+        parsed = parse(data)
+        if isinstance(parsed, list):
+            answers = []
+            for member in parsed:
+                answer = await self.answer(member, ctx)
+                if answer is not None:
+                    answers.append(answer)
+            return encode(answers) if answers else None
+        answer = await self.answer(parsed, ctx)
+        return None if answer is None else encode(answer)
+
+    async def answer(self, msg: Message, ctx: Any) -> dict[str, Any] | None:
+        if isinstance(msg, Invalid):
+            return error_response(msg.id, msg.error)
+        started = time.perf_counter()
+        method = self.table.get(msg.method)
+        label = msg.method if method is not None else "unknown"
+        try:
+            if method is None:
+                raise RpcError(errors.METHOD_NOT_FOUND, "Method not found")
+            result = await method.invoke(msg.params, ctx)
+        except Exception as exc:  # every failure becomes an answer; bugs are logged
+            rpc = errors.to_rpc_error(exc)
+            if rpc is None:
+                log.exception("internal error in %s", msg.method, extra={"event": "rpc.internal_error", "method": msg.method})
+                rpc = RpcError(errors.INTERNAL_ERROR, "Internal error")
+            self._observe(label, _outcome(rpc.code), started)
+            return None if msg.notification else error_response(msg.id, rpc)
+        self._observe(label, "ok", started)
+        return None if msg.notification else result_response(msg.id, result)
+
+    def _observe(self, label: str, outcome: str, started: float) -> None:
+        if self._on_call is not None:
+            self._on_call(label, outcome, time.perf_counter() - started)
+
+
+def reject_frame(data: str | bytes, error: RpcError) -> bytes | None:
+    """Answer every call in a frame with `error` (used once shutdown has begun)."""
+    parsed = parse(data)
+    members = parsed if isinstance(parsed, list) else [parsed]
+    answers = []
+    for m in members:
+        if isinstance(m, Invalid):
+            answers.append(error_response(m.id, m.error))
+        elif not m.notification:
+            answers.append(error_response(m.id, error))
+    if not answers:
+        return None
+    return encode(answers if isinstance(parsed, list) else answers[0])
+
+
+_OUTCOMES = {
+    errors.PARSE_ERROR: "parse_error",
+    errors.INVALID_REQUEST: "invalid_request",
+    errors.METHOD_NOT_FOUND: "method_not_found",
+    errors.INVALID_PARAMS: "invalid_params",
+    errors.INTERNAL_ERROR: "internal_error",
+    errors.AUTH_REQUIRED: "auth_required",
+    errors.PERMISSION_DENIED: "permission_denied",
+    errors.TOKEN_REVOKED: "token_revoked",
+    errors.NOT_FOUND: "not_found",
+    errors.CONFLICT: "conflict",
+    errors.OVERLOADED: "overloaded",
+    errors.TIMED_OUT: "timed_out",
+    errors.SHUTTING_DOWN: "shutting_down",
+    errors.REFRESH_REUSE: "refresh_reuse",
+    errors.INVALID_CREDENTIALS: "invalid_credentials",
+}
+
+
+def _outcome(code: int) -> str:
+    return _OUTCOMES.get(code, "error")

@@ -1,0 +1,68 @@
+"""Prometheus metrics of one gateway process (its own registry, so tests can run several)."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+# `_created` series double the output and nobody reads them.
+prometheus_client.disable_created_metrics()
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class _Callback(Collector):
+    """A gauge family read at scrape time, e.g. mailbox depths."""
+
+    def __init__(self, name: str, doc: str, label: str, read: Callable[[], Iterable[tuple[str, float]]]) -> None:
+        self._name, self._doc, self._label, self._read = name, doc, label, read
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        family = GaugeMetricFamily(self._name, self._doc, labels=[self._label])
+        for key, value in self._read():
+            family.add_metric([key], value)
+        yield family
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.connections = Gauge("mg_ws_connections", "Open WebSocket connections", registry=r)
+        self.requests = Counter("mg_rpc_requests", "JSON-RPC calls by method and outcome", ["method", "outcome"], registry=r)
+        self.latency = Histogram("mg_rpc_latency_seconds", "JSON-RPC call latency", ["method"], buckets=LATENCY_BUCKETS, registry=r)
+        self.restarts = Counter("mg_actor_restarts", "Actor restarts by actor", ["actor"], registry=r)
+        self.crashes = Counter("mg_actor_crashes", "Actor crashes by actor", ["actor"], registry=r)
+        self.dependency_up = Gauge("mg_dependency_up", "1 while an outside service is reachable", ["dependency"], registry=r)
+        self.cache_requests = Counter("mg_cache_requests", "Cache lookups by cache and result", ["cache", "result"], registry=r)
+        self._request_children: dict[tuple[str, str], Counter] = {}
+        self._latency_children: dict[str, Histogram] = {}
+
+    def observe_call(self, method: str, outcome: str, seconds: float) -> None:
+        key = (method, outcome)
+        counter = self._request_children.get(key)
+        if counter is None:
+            counter = self._request_children[key] = self.requests.labels(method, outcome)
+        counter.inc()
+        hist = self._latency_children.get(method)
+        if hist is None:
+            hist = self._latency_children[method] = self.latency.labels(method)
+        hist.observe(seconds)
+
+    def add_callback_gauge(self, name: str, doc: str, label: str, read: Callable[[], Iterable[tuple[str, float]]]) -> None:
+        self.registry.register(_Callback(name, doc, label, read))
+
+    def on_runtime_event(self, event: dict) -> None:
+        kind = event.get("event")
+        actor = str(event.get("actor", ""))
+        if kind == "actor.restart":
+            self.restarts.labels(actor).inc()
+        elif kind == "actor.crash":
+            self.crashes.labels(actor).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,105 @@
+"""Helpers for end-to-end tests: real gateway processes and real WebSocket clients."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
+
+import orjson
+import trio
+from trio_websocket import WebSocketConnection, open_websocket_url
+
+from protocol.client import Client
+
+ROOT = Path(__file__).resolve().parent.parent
+LISTENING = re.compile(r"listening ws=([\d.]+):(\d+) admin=([\d.]+):(\d+)")
+
+
+class GatewayProcess:
+    """`python main.py serve` on free ports; its log lines are collected in `lines`."""
+
+    def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+        argv = [sys.executable, str(ROOT / "main.py"), "serve", "--port", "0", "--admin-port", "0",
+                "--data-dir", str(data_dir), *extra]
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})}, text=True)
+        self.lines: list[str] = []
+        self._listening = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if not self._listening.wait(60):
+            self.kill()
+            raise RuntimeError("gateway did not start:\n" + "".join(self.lines))
+        m = next(LISTENING.search(line) for line in self.lines if LISTENING.search(line))
+        self.url = f"ws://{m.group(1)}:{m.group(2)}/v1"
+        self.admin = f"http://{m.group(3)}:{m.group(4)}"
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if LISTENING.search(line):
+                self._listening.set()
+        self._listening.set()
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def terminate(self, timeout: float = 60) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = 60) -> int:
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._reader.join(5)
+
+
+@asynccontextmanager
+async def connect(url: str, token: str | None = None) -> AsyncIterator[Client]:
+    headers = [("Authorization", f"Bearer {token}")] if token else None
+    async with open_websocket_url(url, extra_headers=headers) as ws:
+        yield Client(ws)
+
+
+async def raw_call(ws: WebSocketConnection, frame: str | bytes) -> object:
+    await ws.send_message(frame if isinstance(frame, str) else frame.decode())
+    return orjson.loads(await ws.get_message())
+
+
+async def http_get(url: str) -> tuple[int, bytes]:
+    """A minimal HTTP/1.1 GET (the admin port closes after each answer)."""
+    m = re.match(r"http://([\d.]+):(\d+)(/.*)", url)
+    assert m
+    stream = await trio.open_tcp_stream(m.group(1), int(m.group(2)))
+    async with stream:
+        await stream.send_all(f"GET {m.group(3)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        data = b""
+        while chunk := await stream.receive_some(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """For subprocess logs only (threads, not trio): poll a condition with a deadline."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
