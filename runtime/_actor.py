@@ -22,6 +22,7 @@ import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
 from ._errors import ActorStopped, AskTimeout, Overloaded, Rejection
+from ._timeouts import ask_timer
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -180,32 +181,31 @@ class ActorRef:
         has already given up (timeout, cancellation) is skipped by the actor.
         """
         call = _Call(msg)
-        if timeout is None:
-            return await self._ask(call, wait)
-        with trio.move_on_after(timeout):
-            return await self._ask(call, wait)
-        call.abandoned = True
-        raise AskTimeout(self.name, timeout)
-
-    async def _ask(self, call: _Call, wait: bool) -> Any:
-        send = self._cell.send
         try:
-            # Try without blocking first: the reply wait below is the checkpoint.
-            send.send_nowait(call)
+            self._cell.send.send_nowait(call)
         except trio.WouldBlock:
             if not wait:
                 raise Overloaded(self.name) from None
-            try:
-                await send.send(call)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return await self._successor()._ask(call, wait)
+            return await self._ask_blocking(call, timeout)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return await self._successor()._ask(call, wait)
-        try:
+            return await self._successor().ask(msg, timeout=timeout, wait=wait)
+        if timeout is not None and timeout < math.inf:
+            ask_timer().add(call, timeout, self.name)
+        # Parking here is the ask's checkpoint; wait() marks the call abandoned if
+        # cancelled.
+        return await call.wait()
+
+    async def _ask_blocking(self, call: _Call, timeout: float | None) -> Any:
+        """Slow path: the mailbox is full, wait for room under a cancel scope."""
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            try:
+                await self._cell.send.send(call)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                ref = self._successor()
+                return await ref.ask(call.msg, timeout=timeout, wait=True)
             return await call.wait()
-        except trio.Cancelled:
-            call.abandoned = True
-            raise
+        call.abandoned = True
+        raise AskTimeout(self.name, timeout if timeout is not None else math.inf)
 
 
 class Actor:
