@@ -1,0 +1,86 @@
+"""SQL text helpers shared by the adapters: placeholder rewriting for SQLite,
+read/write classification, script splitting."""
+
+from __future__ import annotations
+
+import functools
+import re
+import sqlite3
+
+# String literals, quoted identifiers and comments are matched first so that a "$1"
+# inside them is left alone; only the bare ``$N`` outside them is rewritten.
+_TOKENS = re.compile(
+    r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/)|\$(\d+)""",
+    re.DOTALL,
+)
+
+
+def _replace(match: re.Match[str]) -> str:
+    if match.group(1) is not None:
+        return match.group(1)
+    return "?" + match.group(2)
+
+
+@functools.lru_cache(maxsize=2048)
+def to_sqlite(sql: str) -> str:
+    """``$1, $2`` placeholders rewritten to SQLite's numbered ``?1, ?2``."""
+    return _TOKENS.sub(_replace, sql)
+
+
+_READ_START = re.compile(r"\s*(?:SELECT|WITH|VALUES|EXPLAIN)\b", re.IGNORECASE)
+_WRITE_WORD = re.compile(
+    r"\b(?:INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|PRAGMA)\b", re.IGNORECASE
+)
+
+
+@functools.lru_cache(maxsize=2048)
+def is_read_only(sql: str) -> bool:
+    """True when the statement only reads. Conservative: a statement naming a
+    write keyword anywhere (even in a string) counts as a write, which costs only
+    running it on the writer connection."""
+    return bool(_READ_START.match(sql)) and not _WRITE_WORD.search(sql)
+
+
+def split_sqlite_script(script: str) -> list[str]:
+    """The statements of a script, each ending with its ';'. A ';' inside a string,
+    a comment or a trigger body does not end a statement (SQLite's own tokenizer
+    decides, through `sqlite3.complete_statement`)."""
+    statements: list[str] = []
+    buffer = ""
+    for piece in script.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if _has_code(buffer):
+                statements.append(buffer.strip())
+            buffer = ""
+    if _has_code(buffer[:-1]):
+        statements.append(buffer[:-1].strip())
+    return statements
+
+
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+def _has_code(text: str) -> bool:
+    return bool(_COMMENTS.sub("", text).strip(" \t\r\n;"))
+
+
+def placeholders(count: int, start: int = 1) -> str:
+    """``"$start, ..., $(start+count-1)"``: the portable way to pass a list, as
+    ``WHERE id IN ({placeholders(len(ids))})``. Statement texts are cached per
+    length, so prefer a few fixed batch sizes for hot queries."""
+    if count < 1:
+        raise ValueError("placeholders needs at least one value")
+    return ", ".join(f"${i}" for i in range(start, start + count))
+
+
+_DML_TAGS = ("INSERT", "UPDATE", "DELETE", "MERGE")
+
+
+def affected_rows(status: str) -> int:
+    """Rows inserted, updated or deleted, from a PostgreSQL command tag ("INSERT 0 3",
+    "UPDATE 2"); 0 for other commands, as SQLite reports them."""
+    if not status.startswith(_DML_TAGS):
+        return 0
+    last = status.rpartition(" ")[2]
+    return int(last) if last.isdigit() else 0
