@@ -10,7 +10,8 @@ names that give the vocabulary the long tail a real catalog has.
 Distributions: years 1920..2026 skewed to recent ones; ratings about normal around 6.5
 (clipped to 0..10, one decimal); popularity Zipf by rank (popularity = 1e6 / rank, the
 ranks of made-up items shuffled); durations by type (movies 60..240 min, episodes
-20..65 min, a series carries its episode length). Same `n` and `seed`, same output.
+20..65 min, a series carries its episode length). Same `n` and `seed`, same output;
+a smaller `n` gives the same items but for their popularity.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ NOUNS = (
     "Vineyard", "Cathedral", "Library", "Museum", "Hotel", "Motel", "Diner", "Casino",
     "Apartment", "Neighbor", "Family", "Wedding", "Funeral", "Birthday", "Holiday",
     "Weekend", "Morning", "Evening", "Twilight", "Dawn", "Eclipse", "Comet", "Galaxy",
-    "Universe", "Matrix", "Labyrinth", "Puzzle", "Riddle", "Cipher", "Algorithm", "Robot",
+    "Universe", "Labyrinth", "Puzzle", "Riddle", "Cipher", "Algorithm", "Robot",
     "Android", "Clone", "Mutant", "Zombie", "Vampire", "Werewolf", "Phantom", "Spirit",
     "Flower", "Feather", "Diamond", "Pearl", "Treasure", "Map", "Compass", "Anchor",
 )
@@ -156,9 +157,10 @@ def generate(n: int, seed: int = 0) -> Iterator[ContentItem]:
     rng = random.Random(seed)
     famous = FAMOUS[: min(n, len(FAMOUS))]
     # Zipf popularity by rank: the famous titles hold the top ranks in list order,
-    # the made-up ones get the other ranks shuffled.
+    # the made-up ones get the other ranks shuffled. The shuffle has its own generator
+    # so the items' other fields do not depend on `n`.
     ranks = list(range(len(famous) + 1, n + 1))
-    rng.shuffle(ranks)
+    random.Random(f"ranks-{seed}").shuffle(ranks)
 
     number = 0
     for title, type_, year, genres, rating, minutes in famous:
@@ -266,12 +268,17 @@ class _NameMaker:
         return "".join(rng.choice(_SYLLABLES) for _ in range(parts)).capitalize()
 
 
+_FAMOUS_TITLES = frozenset(t[0].casefold() for t in FAMOUS)
+
+
 def _title(rng: random.Random, names: _NameMaker) -> str:
-    pattern = rng.choice(_PATTERN_POOL)
-    title = pattern.format_map(_Lazy(rng, names))
-    if rng.random() < 0.06:
-        title += rng.choice(_SEQUELS)
-    return title
+    while True:
+        pattern = rng.choice(_PATTERN_POOL)
+        title = pattern.format_map(_Lazy(rng, names))
+        if rng.random() < 0.06:
+            title += rng.choice(_SEQUELS)
+        if title.casefold() not in _FAMOUS_TITLES:  # "Dark", "Friends" stay unique
+            return title
 
 
 class _Lazy(dict):

@@ -1,0 +1,51 @@
+"""Text normalisation shared by indexing, querying, correction and autocomplete."""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Letters NFKD does not decompose but readers treat as their base letters.
+_FOLD = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"})
+_ASCII_SEPARATORS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
+
+# Words a query may contain without requiring them: "the godfather" also finds
+# "Godfather". A query made of these words only requires them all.
+STOPWORDS = frozenset(
+    "a an and at by for from in of on or the to with "
+    "de del des du el la las le les los und der die".split()
+)
+# Leading articles ignored when comparing a query with a whole title ("matrix" is an
+# exact match for "The Matrix").
+ARTICLES = frozenset(("the", "a", "an"))
+
+
+def normalize(text: str) -> list[str]:
+    """Tokens of `text`: case-folded, accents stripped, punctuation as separators.
+
+    "Amélie" -> ["amelie"]; "Léon: The Professional" -> ["leon", "the", "professional"];
+    "Schindler's List" -> ["schindler", "s", "list"]. Digits are kept ("s1e3", "2001").
+    """
+    if text.isascii():
+        return text.lower().translate(_ASCII_SEPARATORS).split()
+    decomposed = unicodedata.normalize("NFKD", text.casefold()).translate(_FOLD)
+    out = []
+    for ch in decomposed:
+        if ch.isalnum():
+            out.append(ch)
+        elif not unicodedata.combining(ch):
+            out.append(" ")
+    return "".join(out).split()
+
+
+def ends_inside_word(text: str) -> bool:
+    """True when the last character continues a word, so the last token may be a prefix."""
+    if not text:
+        return False
+    last = text[-1]
+    return last.isalnum() or unicodedata.combining(last) != 0
+
+
+def strip_article(tokens: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    if len(tokens) > 1 and tokens[0] in ARTICLES:
+        return tuple(tokens[1:])
+    return tuple(tokens)
