@@ -1,0 +1,46 @@
+"""Shared fixtures: an in-process gateway on free ports, and the service checks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+import trio
+
+from protocol.app import App
+from protocol.config import Config
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def make_config(tmp_path: Path, **overrides: object) -> Config:
+    return Config(port=0, admin_port=0, data_dir=tmp_path / "data", jwt_secret="x" * 48,
+                  shutdown_timeout=10.0, drain_quiet=0.1, **overrides)  # type: ignore[arg-type]
+
+
+class RunningApp:
+    def __init__(self, app: App, ws_port: int, admin_port: int) -> None:
+        self.app = app
+        self.url = f"ws://127.0.0.1:{ws_port}/v1"
+        self.admin = f"http://127.0.0.1:{admin_port}"
+        self.exit_code: int | None = None
+
+
+@pytest.fixture
+async def gateway(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[RunningApp]:
+    """A whole gateway (SQLite under tmp_path) serving real sockets inside this test's trio run."""
+    app = App(make_config(tmp_path))
+    running: RunningApp | None = None
+
+    async def run(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        nonlocal running
+        code = await app.run(task_status=task_status)
+        assert running is not None
+        running.exit_code = code
+
+    ws_port, admin_port = await nursery.start(run)
+    running = RunningApp(app, ws_port, admin_port)
+    yield running
+    app.request_shutdown()
