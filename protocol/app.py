@@ -1,63 +1,102 @@
-"""The gateway process: storage, actors, the WebSocket and admin ports, and shutdown."""
+"""The gateway process: storage, actors, the WebSocket and admin ports, and shutdown.
+
+Each domain is a module of `protocol.api` with up to two functions:
+`children(services) -> list[ChildSpec]` (its actors, started in list order) and
+`register(table, services)` (its methods). `DOMAINS` is the whole application.
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
-from contextlib import AsyncExitStack
-from typing import Any, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from types import ModuleType
+from typing import Any, AsyncIterator
 
 import attrs
 import trio
 
+from actors.kv import KV, connect_kv
+from actors.paging import CursorCodec
+from actors.storage import Storage, connect_storage, dialect_of, migrate
 from protocol import jsonrpc
-from protocol.api import system
-from protocol.config import Config
-from protocol.metrics import Metrics
-from protocol.methods import MethodTable
-from protocol.transport import TransportLimits, WebSocketGateway
 from protocol.admin import AdminServer
-from runtime import Registry, ShutdownCoordinator, Supervisor
+from protocol.api import catalog, experiments, playback, search, system, tokens
+from protocol.config import Config
+from protocol.methods import MethodTable
+from protocol.metrics import Metrics
+from protocol.transport import TransportLimits, WebSocketGateway
+from runtime import ActorRef, Registry, ShutdownCoordinator, Supervisor
 
 log = logging.getLogger("gateway")
 
 VERSION = "0.1.0"
 
-Registrar = Callable[[MethodTable, "Services"], None]
+DOMAINS: list[ModuleType] = [system, catalog, search, tokens, experiments, playback]
 
 
 @attrs.define
 class Services:
-    """What method handlers may use: the actors (by name) and process state."""
+    """What domains and method handlers may use: actors by name, storage, config."""
 
     config: Config
     registry: Registry
     metrics: Metrics
+    storage: Storage = None  # type: ignore[assignment]
+    kv: KV = None  # type: ignore[assignment]
+    cursors: CursorCodec = None  # type: ignore[assignment]
+    jwt_secret: str = ""
     version: str = VERSION
     supervisor: Supervisor | None = None
     gateway: WebSocketGateway | None = None
     shutting_down: bool = False
-    extras: dict[str, Any] = attrs.Factory(dict)
 
-    def actor(self, name: str):  # type: ignore[no-untyped-def]
+    def actor(self, name: str) -> ActorRef:
         return self.registry.lookup(name)
 
     def health(self) -> dict[str, Any]:
         states = self.supervisor.states() if self.supervisor is not None else {}
         if self.shutting_down:
             status = "shutting_down"
-        elif all(s == "running" for s in states.values()):
+        elif all(s == "running" for s in states.values()) and (self.kv is None or self.kv.healthy):
             status = "ok"
         else:
             status = "degraded"
         return {"status": status, "version": self.version, "actors": states}
 
 
+@asynccontextmanager
+async def asyncio_bridge(config: Config) -> AsyncIterator[None]:
+    """trio-asyncio's loop, opened only when an asyncio driver (asyncpg, redis) is used."""
+    if dialect_of(config.effective_database_url) == "postgres" or config.redis_url:
+        import trio_asyncio
+
+        async with trio_asyncio.open_loop():
+            yield
+    else:
+        yield
+
+
+@asynccontextmanager
+async def open_services(config: Config, services: "Services") -> AsyncIterator[None]:
+    """Storage (migrated), the key-value store and the secrets, for serve and the CLI."""
+    async with AsyncExitStack() as stack:
+        services.storage = await stack.enter_async_context(
+            connect_storage(config.effective_database_url, pool_size=config.db_pool_size, timeout=config.db_timeout))
+        for name in await migrate(services.storage):
+            log.info("applied migration %s", name, extra={"event": "migration.applied", "migration": name})
+        services.kv = await stack.enter_async_context(connect_kv(config.redis_url))
+        services.jwt_secret = config.effective_jwt_secret()
+        services.cursors = CursorCodec(services.jwt_secret.encode())
+        yield
+
+
 class App:
     """One gateway process. `run()` serves until SIGTERM/SIGINT and returns the exit code."""
 
-    def __init__(self, config: Config, *, registrars: list[Registrar] | None = None) -> None:
+    def __init__(self, config: Config, *, domains: list[ModuleType] | None = None) -> None:
         self.config = config
+        self.domains = DOMAINS if domains is None else domains
         self.metrics = Metrics()
         self.registry = Registry()
         self.services = Services(config=config, registry=self.registry, metrics=self.metrics)
@@ -72,44 +111,50 @@ class App:
         self.admin = AdminServer(ready=lambda: self.ready, metrics=self.metrics.render)
         self.ready = False
         self._stop_requested = trio.Event()
-        self._registrars = [system.register] + list(registrars or [])
         self.metrics.add_callback_gauge(
             "mg_actor_mailbox_depth", "Messages waiting in each actor's mailbox", "actor",
-            lambda: ((name, float(self.registry.lookup(name).depth())) for name in self.registry.names()),
+            lambda: ((name, float(ref.depth())) for name in self.registry.names()
+                     if (ref := self.registry.get(name)) is not None),
+        )
+        self.metrics.add_callback_gauge(
+            "mg_dependency_up", "1 while an outside service is reachable", "dependency",
+            lambda: [("redis", float(self.services.kv.healthy))] if self.services.kv is not None else [],
         )
 
-    def build_children(self, stack: AsyncExitStack) -> list:  # overridden by the full build
-        return []
+    def request_shutdown(self) -> None:
+        """Begin the same graceful shutdown as SIGTERM (used by tests and embedders)."""
+        self._stop_requested.set()
 
     async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> int:
         cfg = self.config
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
-                children = await self.start_dependencies(stack)
-                supervisor = Supervisor("root", children, registry=self.registry, on_event=self.metrics.on_runtime_event)
-                self.services.supervisor = supervisor
-                await nursery.start(supervisor.run)
-                for register in self._registrars:
-                    register(self.table, self.services)
-                admin_port = await nursery.start(self.admin.serve, cfg.host, cfg.admin_port)
-                ws_port = await nursery.start(self.gateway.serve, cfg.host, cfg.port)
-                log.info("listening ws=%s:%s admin=%s:%s", cfg.host, ws_port, cfg.host, admin_port,
-                         extra={"event": "listening", "ws_port": ws_port, "admin_port": admin_port})
-                self.ready = True
-                task_status.started((ws_port, admin_port))
-                await self._wait_for_stop(signals)
-                clean = await self.shutdown(supervisor, stack)
-                nursery.cancel_scope.cancel()
+            async with asyncio_bridge(cfg):
+                stack = AsyncExitStack()
+                async with stack, trio.open_nursery() as nursery:
+                    await stack.enter_async_context(open_services(cfg, self.services))
+                    children = [spec for d in self.domains if hasattr(d, "children")
+                                for spec in d.children(self.services)]
+                    supervisor = Supervisor("root", children, registry=self.registry,
+                                            on_event=self.metrics.on_runtime_event)
+                    self.services.supervisor = supervisor
+                    await nursery.start(supervisor.run)
+                    for domain in self.domains:
+                        domain.register(self.table, self.services)
+                    admin_port = await nursery.start(self.admin.serve, cfg.host, cfg.admin_port)
+                    ws_port = await nursery.start(self.gateway.serve, cfg.host, cfg.port)
+                    log.info("listening ws=%s:%s admin=%s:%s", cfg.host, ws_port, cfg.host, admin_port,
+                             extra={"event": "listening", "ws_port": ws_port, "admin_port": admin_port})
+                    self.ready = True
+                    task_status.started((ws_port, admin_port))
+                    await self._wait_for_stop(signals)
+                    clean = await self.shutdown(supervisor, stack)
+                    nursery.cancel_scope.cancel()
         if clean:
             log.info("stopped gracefully", extra={"event": "shutdown.done"})
             return 0
         log.error("shutdown exceeded %.1f s; remaining work was cancelled", cfg.shutdown_timeout,
                   extra={"event": "shutdown.timeout"})
         return 1
-
-    def request_shutdown(self) -> None:
-        """Begin the same graceful shutdown as SIGTERM (used by tests and embedders)."""
-        self._stop_requested.set()
 
     async def _wait_for_stop(self, signals: Any) -> None:
         async with trio.open_nursery() as nursery:
@@ -129,11 +174,8 @@ class App:
             nursery.start_soon(on_signal)
             nursery.start_soon(on_request)
 
-    async def start_dependencies(self, stack: AsyncExitStack) -> list:
-        """Open storage and the rest; return the supervisor's children. Extended later."""
-        return []
-
     async def shutdown(self, supervisor: Supervisor, stack: AsyncExitStack) -> bool:
+        """The phases of the contract, each with a deadline, under --shutdown-timeout."""
         cfg = self.config
         total = cfg.shutdown_timeout
         coord = ShutdownCoordinator(total)

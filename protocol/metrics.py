@@ -37,7 +37,6 @@ class Metrics:
         self.latency = Histogram("mg_rpc_latency_seconds", "JSON-RPC call latency", ["method"], buckets=LATENCY_BUCKETS, registry=r)
         self.restarts = Counter("mg_actor_restarts", "Actor restarts by actor", ["actor"], registry=r)
         self.crashes = Counter("mg_actor_crashes", "Actor crashes by actor", ["actor"], registry=r)
-        self.dependency_up = Gauge("mg_dependency_up", "1 while an outside service is reachable", ["dependency"], registry=r)
         self.cache_requests = Counter("mg_cache_requests", "Cache lookups by cache and result", ["cache", "result"], registry=r)
         self._request_children: dict[tuple[str, str], Counter] = {}
         self._latency_children: dict[str, Histogram] = {}
