@@ -114,6 +114,13 @@ async def _release(pool: asyncpg.Pool, con: asyncpg.Connection) -> None:
     await pool.release(con)
 
 
+async def _discard(pool: asyncpg.Pool, con: asyncpg.Connection) -> None:
+    """Drop a connection whose clean-up did not finish in time: closing the socket
+    makes the server abort its transaction; the pool reconnects later."""
+    con.terminate()
+    await pool.release(con)
+
+
 async def _create_pool(url: str, pool_size: int, timeout: float) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         url,
@@ -188,6 +195,7 @@ class _Crossings:
         self.tx_begin = wrap(_tx_begin)
         self.tx_end = wrap(_tx_end)
         self.release = wrap(_release)
+        self.discard = wrap(_discard)
         self.close_pool = wrap(_close_pool)
         self.terminate_pool = wrap(_terminate_pool)
 
@@ -277,26 +285,35 @@ class PostgresStorage:
             await _bounded(timeout, self._run.tx_begin, self._pool, holder)
         except BaseException:
             if holder:
-                with trio.CancelScope(shield=True), trio.move_on_after(timeout):
-                    try:
-                        await self._run.release(self._pool, holder[0])
-                    except Exception:
-                        pass
+                await self._clean_up(self._run.release, holder[0])
             raise
         tx = PostgresTx(self._run, holder[0], timeout)
         try:
             yield tx
         except BaseException:
             tx._open = False
-            with trio.CancelScope(shield=True), trio.move_on_after(timeout):
-                try:
-                    await self._run.tx_end(self._pool, holder[0], False)
-                except Exception:
-                    pass  # the body's exception is the one worth raising
+            await self._clean_up(self._run.tx_end, holder[0], False)
             raise
         tx._open = False
         # tx_end releases the connection in its finally, even when cancelled.
         await _bounded(timeout, self._run.tx_end, self._pool, holder[0], True)
+
+    async def _clean_up(self, crossing: Any, con: asyncpg.Connection, *args: Any) -> None:
+        """Roll back or release ``con``, shielded from cancellation but bounded by
+        the storage's timeout; past it, or on error, the connection is discarded.
+        Errors are swallowed: the exception being handled is the one to raise."""
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(self._timeout):
+                try:
+                    await crossing(self._pool, con, *args)
+                    return
+                except Exception:
+                    pass
+            with trio.move_on_after(self._timeout):
+                try:
+                    await self._run.discard(self._pool, con)
+                except Exception:
+                    pass
 
     async def close(self) -> None:
         """Close the pool gracefully within the timeout, then forcibly."""

@@ -47,14 +47,16 @@ def split_sqlite_script(script: str) -> list[str]:
     decides, through `sqlite3.complete_statement`)."""
     statements: list[str] = []
     buffer = ""
-    for piece in script.split(";"):
+    *pieces, tail = script.split(";")
+    for piece in pieces:
         buffer += piece + ";"
         if sqlite3.complete_statement(buffer):
             if _has_code(buffer):
                 statements.append(buffer.strip())
             buffer = ""
-    if _has_code(buffer[:-1]):
-        statements.append(buffer[:-1].strip())
+    buffer += tail
+    if _has_code(buffer):
+        statements.append(buffer.strip())
     return statements
 
 

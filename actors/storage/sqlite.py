@@ -1,7 +1,7 @@
 """The SQLite adapter: the embedded default, one node.
 
 sqlite3 blocks, so every statement runs in a worker thread. One writer connection,
-serialised by a trio.Lock that a transaction holds from BEGIN to COMMIT, and a few
+serialised by a lock that a transaction holds from BEGIN to COMMIT, and a few
 reader connections (WAL lets them read while the writer writes). Writers begin with
 ``BEGIN IMMEDIATE`` and wait up to the timeout for a lock held by another process
 (a CLI ``create-user`` beside a running gateway), so the file can be shared.
@@ -262,7 +262,9 @@ class SqliteStorage(_SqliteQueries):
 
     def __init__(self, writer: _Connection, readers: list[_Connection], timeout: float):
         self._writer = writer
-        self._write_lock = trio.Lock()
+        # A semaphore, not a trio.Lock: a task that calls the storage while holding
+        # a transaction must wait (and time out) as on PostgreSQL, not crash.
+        self._write_lock = trio.Semaphore(1)
         self._readers = readers
         self._idle_readers = list(readers)
         self._reader_slots = trio.Semaphore(len(readers))
@@ -294,7 +296,7 @@ class SqliteStorage(_SqliteQueries):
             self._idle_readers.append(conn)
             self._reader_slots.release()
 
-    async def _acquire(self, lock: trio.Lock | trio.Semaphore, timeout: float, what: str) -> None:
+    async def _acquire(self, lock: trio.Semaphore, timeout: float, what: str) -> None:
         with trio.move_on_after(timeout):
             await lock.acquire()
             return
