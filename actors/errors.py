@@ -7,6 +7,10 @@ JSON-RPC code; actors never see codes.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
+from actors.storage.errors import StorageTimeout, StorageUnavailable
 from runtime import Rejection
 
 
@@ -72,3 +76,14 @@ class Unavailable(DomainError):
     """A dependency (database, cache) cannot be reached; maps to -32006."""
 
     default_message = "Service unavailable, retry later"
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn the storage port's failures into the answers a client gets."""
+    try:
+        yield
+    except StorageUnavailable as exc:
+        raise Unavailable("Database unavailable, retry later") from exc
+    except StorageTimeout as exc:
+        raise TimedOut("Database timed out") from exc

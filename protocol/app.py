@@ -8,6 +8,7 @@ Each domain is a module of `protocol.api` with up to two functions:
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import ModuleType
@@ -46,6 +47,7 @@ class Services:
     kv: KV = None  # type: ignore[assignment]
     cursors: CursorCodec = None  # type: ignore[assignment]
     jwt_secret: str = ""
+    node_id: str = attrs.Factory(lambda: secrets.token_hex(6))
     version: str = VERSION
     supervisor: Supervisor | None = None
     gateway: WebSocketGateway | None = None

@@ -70,22 +70,26 @@ class Method:
 
 
 def _describe(exc: fastjsonschema.JsonSchemaValueException) -> tuple[str, str]:
-    path = [str(p) for p in (exc.path or [])][1:]
+    """(field, message) from a validation error; fields read like `items[1].rating`."""
+    name = exc.name or "data"
+    base = name[len("data"):].lstrip(".")
+
+    def join(key: str) -> str:
+        return f"{base}.{key}" if base else key
+
     if exc.rule == "required" and isinstance(exc.value, dict):
         missing = [k for k in exc.rule_definition if k not in exc.value]
         if missing:
-            return ".".join(path + [missing[0]]), "is required"
+            return join(missing[0]), "is required"
     if exc.rule == "additionalProperties" and isinstance(exc.value, dict):
         allowed = set((exc.definition or {}).get("properties", {}))
         extra = sorted(k for k in exc.value if k not in allowed)
         if extra:
-            return ".".join(path + [extra[0]]), "is not a known field"
-    field = ".".join(path) or "params"
+            return join(extra[0]), "is not a known field"
     message = exc.message
-    prefix = exc.name + " " if exc.name else ""
-    if prefix and message.startswith(prefix):
-        message = message[len(prefix):]
-    return field, message
+    if message.startswith(name + " "):
+        message = message[len(name) + 1:]
+    return base or "params", message
 
 
 class MethodTable:

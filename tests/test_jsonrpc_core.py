@@ -145,3 +145,16 @@ def test_openrpc_lists_every_method() -> None:
     echo = next(m for m in doc["methods"] if m["name"] == "echo")
     assert {"name": "page", "required": True, "schema": PAGE["properties"]["page"]} in echo["params"]
     assert next(m for m in doc["methods"] if m["name"] == "secret")["x-access"] == "user"
+
+
+async def test_nested_fields_are_named_like_paths() -> None:
+    table = MethodTable()
+
+    async def handler(params: dict, ctx: object) -> None:
+        return None
+
+    table.add("nested", handler, params={"type": "object", "properties": {
+        "items": {"type": "array", "items": {"type": "object", "properties": {"rating": {"type": "number"}}}}}})
+    frame = b'{"jsonrpc":"2.0","id":1,"method":"nested","params":{"items":[{},{"rating":"high"}]}}'
+    answer = orjson.loads(await Engine(table).handle_frame(frame, None))
+    assert answer["error"]["data"]["errors"][0]["field"] == "items[1].rating"

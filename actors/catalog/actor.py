@@ -1,0 +1,68 @@
+"""The catalog actor: writes content, answers content.get and content.list from storage."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from actors.catalog import store
+from actors.catalog.messages import CATALOG_CHANNEL, ContentChanged, GetContent, ListContent, Upsert
+from actors.catalog.model import ContentItem
+from actors.errors import NotFound, storage_errors
+from actors.kv import KV
+from actors.paging import KeysetPage, OffsetPage
+from actors.storage import Storage
+from runtime import Actor, Registry
+
+log = logging.getLogger("actors.catalog")
+
+SEARCH = "search"
+
+
+class CatalogActor(Actor):
+    def __init__(self, storage: Storage, kv: KV, registry: Registry, node_id: str) -> None:
+        self.storage = storage
+        self.kv = kv
+        self.registry = registry
+        self.node_id = node_id
+
+    async def receive(self, msg: object) -> Any:
+        if isinstance(msg, GetContent):
+            with storage_errors():
+                item = await store.get(self.storage, msg.id)
+            if item is None:
+                raise NotFound(f"content {msg.id!r} not found")
+            return item
+        if isinstance(msg, ListContent):
+            return await self._list(msg)
+        if isinstance(msg, Upsert):
+            return await self._upsert(msg.items)
+        return await super().receive(msg)
+
+    async def _list(self, msg: ListContent) -> tuple[list[ContentItem], dict[str, Any] | tuple | None]:
+        """(items, offset page_info) or (items, next key or None) for keyset pages."""
+        page = msg.page
+        with storage_errors():
+            if isinstance(page, OffsetPage):
+                total = await store.count(self.storage)
+                items = await store.list_offset(self.storage, msg.sort, page.offset, page.page_size)
+                return items, page.info(total)
+            assert isinstance(page, KeysetPage)
+            items = await store.list_after(self.storage, msg.sort, page.after, page.limit + 1)
+        more = len(items) > page.limit
+        items = items[: page.limit]
+        return items, (store.sort_key(items[-1], msg.sort) if more else None)
+
+    async def _upsert(self, items: tuple[ContentItem, ...]) -> int:
+        with storage_errors():
+            async with self.storage.transaction() as tx:
+                await store.upsert(tx, items, int(time.time() * 1000))
+        log.info("upserted %d content items", len(items), extra={"event": "catalog.upsert", "count": len(items)})
+        search = self.registry.get(SEARCH)
+        if search is not None:
+            await search.tell(ContentChanged(items))
+        await self.kv.publish(CATALOG_CHANNEL, orjson.dumps({"node": self.node_id, "ids": [i.id for i in items]}))
+        return len(items)

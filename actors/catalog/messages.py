@@ -1,0 +1,35 @@
+"""Messages of the catalog actor (registered as "catalog") and what it tells others."""
+
+from __future__ import annotations
+
+import attrs
+
+from actors.catalog.model import ContentItem
+from actors.paging import Page
+
+CATALOG_CHANNEL = "catalog.changed"
+"""KV pub/sub channel: JSON list of changed content ids, published after every upsert."""
+
+
+@attrs.frozen
+class Upsert:
+    items: tuple[ContentItem, ...]
+
+
+@attrs.frozen
+class GetContent:
+    id: str
+
+
+@attrs.frozen
+class ListContent:
+    page: Page
+    sort: str = "popularity"
+
+
+@attrs.frozen
+class ContentChanged:
+    """Told to the search actor after content is written (on this node, or on another
+    node via CATALOG_CHANNEL, in which case `items` were re-read from storage)."""
+
+    items: tuple[ContentItem, ...]
