@@ -322,7 +322,14 @@ class _Incarnation:
             budget = self.stop_deadline - trio.current_time()
         else:
             budget = self.shutdown_timeout
-        with trio.move_on_after(max(budget, 0.0), shield=True) as scope:
+        if budget <= 0:
+            logger.warning(
+                "%s was killed at its shutdown timeout; stopping() skipped",
+                self.cell.name,
+                extra={"event": "actor.stopping_timeout", "actor": self.cell.name},
+            )
+            return
+        with trio.move_on_after(budget, shield=True) as scope:
             try:
                 await self.actor.stopping()
             except Exception:

@@ -256,6 +256,7 @@ async def test_full_mailbox_blocks_waiting_senders_until_room(autojump_clock) ->
             done.append(await ref.ask(Add(100), timeout=None))
 
         nursery.start_soon(blocked_tell)
+        await trio.testing.wait_all_tasks_blocked()  # so the tell queues first
         nursery.start_soon(blocked_ask)
         await trio.sleep(60)
         assert done == []  # backpressure: both wait, nothing is dropped
