@@ -55,7 +55,7 @@ def echo_server() -> Server:
 def gateway(extra: list[str] | None = None, env: dict[str, str] | None = None) -> Server:
     data = tempfile.mkdtemp(prefix="mg-bench-")
     return Server([sys.executable, "main.py", "serve", "--port", "0", "--admin-port", "0",
-                   "--data-dir", data, "--log-level", "warning", *(extra or [])],
+                   "--data-dir", data, *(extra or [])],
                   env={"MG_LOG_LEVEL": "info", **(env or {})})
 
 
