@@ -49,16 +49,19 @@ class Registry:
     async def wait_for(self, name: str, timeout: float | None = None) -> ActorRef:
         """The ref registered under `name`, waiting until it is; `TimeoutError` after
         `timeout` seconds (None: no limit)."""
+        ref = self._refs.get(name)
+        if ref is not None:
+            await trio.lowlevel.checkpoint()
+            return ref
         with trio.move_on_after(math.inf if timeout is None else timeout):
             while True:
-                ref = self._refs.get(name)
-                if ref is not None:
-                    await trio.lowlevel.checkpoint()
-                    return ref
                 event = self._waiters.get(name)
                 if event is None:
                     event = self._waiters[name] = trio.Event()
                 await event.wait()
+                ref = self._refs.get(name)
+                if ref is not None:
+                    return ref
         raise TimeoutError(f"no actor registered as {name!r} within {timeout} s")
 
     def names(self) -> list[str]:

@@ -106,6 +106,7 @@ class ShutdownCoordinator:
             try:
                 await fn()
             except Exception as exc:
+                pending.discard(name)
                 failed.append(name)
                 emit(
                     self._on_event,
@@ -116,7 +117,7 @@ class ShutdownCoordinator:
                     phase=phase.name,
                     task=name,
                 )
-            finally:
+            else:
                 pending.discard(name)
 
         with trio.move_on_after(phase.deadline) as scope:
