@@ -6,21 +6,22 @@ statement and the release together), because each crossing costs about 0.1-0.2 m
 The caller must run inside ``trio_asyncio.open_loop()``; the loop is captured when the
 storage opens, so any trio task may use the storage afterwards.
 
-A trio cancel scope bounds every call; cancelling a running asyncpg query makes
-asyncpg send a cancel request and the connection goes back to the pool usable.
-asyncpg pools reconnect lazily: after the server comes back, the next acquire opens a
+A trio deadline bounds every call. On timeout the caller gets `StorageTimeout` at
+once; asyncpg cancels the query server-side in the background and the connection
+goes back to the pool usable (`aio.AsyncioBridge` explains why not to wait for
+that). asyncpg pools reconnect lazily: after the server comes back, the next acquire opens a
 fresh connection, so no restart is needed.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 import trio
-import trio_asyncio
 
 from .errors import (
     IntegrityViolation,
@@ -29,6 +30,7 @@ from .errors import (
     StorageUnavailable,
     UniqueViolation,
 )
+from .aio import AsyncioBridge
 from .sql import affected_rows
 
 # ---------------------------------------------------------------------------
@@ -92,12 +94,16 @@ async def _con_script(con: asyncpg.Connection, sql: str) -> None:
     await con.execute(sql)  # no arguments: simple protocol, several statements allowed
 
 
-async def _tx_begin(pool: asyncpg.Pool, holder: list[asyncpg.Connection]) -> None:
-    """Acquire a connection into ``holder`` and begin a transaction on it. The
-    holder lets the trio side release a connection whose hand-over was cancelled."""
+async def _tx_begin(pool: asyncpg.Pool) -> asyncpg.Connection:
+    """A pooled connection with a transaction begun on it. Releases the connection
+    itself if anything, cancellation included, interrupts it."""
     con = await pool.acquire()
-    holder.append(con)
-    await con.execute("BEGIN")
+    try:
+        await con.execute("BEGIN")
+    except BaseException:
+        await pool.release(con)
+        raise
+    return con
 
 
 async def _tx_end(pool: asyncpg.Pool, con: asyncpg.Connection, commit: bool) -> None:
@@ -110,15 +116,10 @@ async def _tx_end(pool: asyncpg.Pool, con: asyncpg.Connection, commit: bool) -> 
         await pool.release(con)  # resets the connection, rolling back if still open
 
 
-async def _release(pool: asyncpg.Pool, con: asyncpg.Connection) -> None:
-    await pool.release(con)
-
-
-async def _discard(pool: asyncpg.Pool, con: asyncpg.Connection) -> None:
-    """Drop a connection whose clean-up did not finish in time: closing the socket
-    makes the server abort its transaction; the pool reconnects later."""
+async def _discard(con: asyncpg.Connection) -> None:
+    """Close a connection whose clean-up did not finish in time: the server aborts
+    its transaction, and the task still cleaning up releases it to the pool."""
     con.terminate()
-    await pool.release(con)
 
 
 async def _create_pool(url: str, pool_size: int, timeout: float) -> asyncpg.Pool:
@@ -174,39 +175,15 @@ def map_pg_error(exc: BaseException) -> StorageError:
     return StorageError(message)
 
 
-class _Crossings:
-    """The asyncio-side functions, wrapped once for a given loop."""
-
-    def __init__(self, loop: Any) -> None:
-        def wrap(fn: Any) -> Any:
-            return trio_asyncio.aio_as_trio(fn, loop=loop)
-
-        self.fetch = wrap(_pool_fetch)
-        self.fetchrow = wrap(_pool_fetchrow)
-        self.fetchval = wrap(_pool_fetchval)
-        self.execute = wrap(_pool_execute)
-        self.executemany = wrap(_pool_executemany)
-        self.con_fetch = wrap(_con_fetch)
-        self.con_fetchrow = wrap(_con_fetchrow)
-        self.con_fetchval = wrap(_con_fetchval)
-        self.con_execute = wrap(_con_execute)
-        self.con_executemany = wrap(_con_executemany)
-        self.con_script = wrap(_con_script)
-        self.tx_begin = wrap(_tx_begin)
-        self.tx_end = wrap(_tx_end)
-        self.release = wrap(_release)
-        self.discard = wrap(_discard)
-        self.close_pool = wrap(_close_pool)
-        self.terminate_pool = wrap(_terminate_pool)
-
-
-async def _bounded(timeout: float, crossing: Any, *args: Any) -> Any:
+async def _bounded(bridge: AsyncioBridge, timeout: float, fn: Any, *args: Any) -> Any:
     """One crossing under a timeout, its errors mapped."""
     try:
         with trio.fail_after(timeout):
-            return await crossing(*args)
+            return await bridge.call(fn, *args)
     except trio.TooSlowError:
         raise StorageTimeout(f"timed out after {timeout}s") from None
+    except asyncio.CancelledError as exc:  # the asyncio loop is shutting down
+        raise StorageUnavailable("the asyncio loop is closing") from exc
     except Exception as exc:
         raise map_pg_error(exc) from exc
 
@@ -214,34 +191,34 @@ async def _bounded(timeout: float, crossing: Any, *args: Any) -> Any:
 class PostgresTx:
     """A transaction on one pooled connection."""
 
-    def __init__(self, run: _Crossings, con: asyncpg.Connection, timeout: float) -> None:
-        self._run = run
+    def __init__(self, bridge: AsyncioBridge, con: asyncpg.Connection, timeout: float) -> None:
+        self._bridge = bridge
         self._con = con
         self._timeout = timeout
         self._open = True
 
-    async def _call(self, crossing: Any, *args: Any) -> Any:
+    async def _call(self, fn: Any, *args: Any) -> Any:
         if not self._open:
             raise StorageError("transaction is finished")
-        return await _bounded(self._timeout, crossing, self._con, *args)
+        return await _bounded(self._bridge, self._timeout, fn, self._con, *args)
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        return await self._call(self._run.con_fetch, sql, args)
+        return await self._call(_con_fetch, sql, args)
 
     async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        return await self._call(self._run.con_fetchrow, sql, args)
+        return await self._call(_con_fetchrow, sql, args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await self._call(self._run.con_fetchval, sql, args)
+        return await self._call(_con_fetchval, sql, args)
 
     async def execute(self, sql: str, *args: Any) -> int:
-        return await self._call(self._run.con_execute, sql, args)
+        return await self._call(_con_execute, sql, args)
 
     async def executemany(self, sql: str, args_seq: Sequence[Sequence[Any]]) -> None:
-        await self._call(self._run.con_executemany, sql, args_seq)
+        await self._call(_con_executemany, sql, args_seq)
 
     async def execute_script(self, sql: str) -> None:
-        await self._call(self._run.con_script, sql)
+        await self._call(_con_script, sql)
 
 
 class PostgresStorage:
@@ -249,71 +226,64 @@ class PostgresStorage:
 
     dialect = "postgres"
 
-    def __init__(self, run: _Crossings, pool: asyncpg.Pool, timeout: float) -> None:
-        self._run = run
+    def __init__(self, bridge: AsyncioBridge, pool: asyncpg.Pool, timeout: float) -> None:
+        self._bridge = bridge
         self._pool = pool
         self._timeout = timeout
         self._closed = False
 
-    async def _call(self, crossing: Any, *args: Any) -> Any:
+    async def _call(self, fn: Any, *args: Any) -> Any:
         if self._closed:
             raise StorageUnavailable("storage is closed")
-        return await _bounded(self._timeout, crossing, self._pool, *args)
+        return await _bounded(self._bridge, self._timeout, fn, self._pool, *args)
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        return await self._call(self._run.fetch, sql, args)
+        return await self._call(_pool_fetch, sql, args)
 
     async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        return await self._call(self._run.fetchrow, sql, args)
+        return await self._call(_pool_fetchrow, sql, args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await self._call(self._run.fetchval, sql, args)
+        return await self._call(_pool_fetchval, sql, args)
 
     async def execute(self, sql: str, *args: Any) -> int:
-        return await self._call(self._run.execute, sql, args)
+        return await self._call(_pool_execute, sql, args)
 
     async def executemany(self, sql: str, args_seq: Sequence[Sequence[Any]]) -> None:
-        await self._call(self._run.executemany, sql, args_seq)
+        await self._call(_pool_executemany, sql, args_seq)
 
     @asynccontextmanager
     async def transaction(self, *, timeout: float | None = None) -> AsyncIterator[PostgresTx]:
         if self._closed:
             raise StorageUnavailable("storage is closed")
         timeout = self._timeout if timeout is None else timeout
-        holder: list[asyncpg.Connection] = []
-        try:
-            await _bounded(timeout, self._run.tx_begin, self._pool, holder)
-        except BaseException:
-            if holder:
-                await self._clean_up(self._run.release, holder[0])
-            raise
-        tx = PostgresTx(self._run, holder[0], timeout)
+        con = await _bounded(self._bridge, timeout, _tx_begin, self._pool)
+        tx = PostgresTx(self._bridge, con, timeout)
         try:
             yield tx
         except BaseException:
             tx._open = False
-            await self._clean_up(self._run.tx_end, holder[0], False)
+            await self._roll_back(con)
             raise
         tx._open = False
-        # tx_end releases the connection in its finally, even when cancelled.
-        await _bounded(timeout, self._run.tx_end, self._pool, holder[0], True)
+        # If this times out, _tx_end still releases the connection in its finally.
+        await _bounded(self._bridge, timeout, _tx_end, self._pool, con, True)
 
-    async def _clean_up(self, crossing: Any, con: asyncpg.Connection, *args: Any) -> None:
-        """Roll back or release ``con``, shielded from cancellation but bounded by
-        the storage's timeout; past it, or on error, the connection is discarded.
+    async def _roll_back(self, con: asyncpg.Connection) -> None:
+        """Roll back and release ``con``, shielded from cancellation but bounded by
+        the storage's timeout; past it, or on error, the connection is closed.
         Errors are swallowed: the exception being handled is the one to raise."""
         with trio.CancelScope(shield=True):
             with trio.move_on_after(self._timeout):
                 try:
-                    await crossing(self._pool, con, *args)
+                    await self._bridge.call(_tx_end, self._pool, con, False)
                     return
                 except Exception:
                     pass
-            with trio.move_on_after(self._timeout):
-                try:
-                    await self._run.discard(self._pool, con)
-                except Exception:
-                    pass
+            try:
+                await self._bridge.call(_discard, con)
+            except Exception:
+                pass
 
     async def close(self) -> None:
         """Close the pool gracefully within the timeout, then forcibly."""
@@ -323,23 +293,16 @@ class PostgresStorage:
         with trio.CancelScope(shield=True):
             with trio.move_on_after(self._timeout):
                 try:
-                    await self._run.close_pool(self._pool)
+                    await self._bridge.call(_close_pool, self._pool)
                     return
                 except Exception:
                     pass
-            await self._run.terminate_pool(self._pool)
+            await self._bridge.call(_terminate_pool, self._pool)
 
 
 async def open_postgres(url: str, *, pool_size: int = 10, timeout: float = 5.0) -> PostgresStorage:
     """Open a pool on ``url`` (one connection at least must succeed, so a wrong URL
     or a stopped server is reported at once as `StorageUnavailable`)."""
-    loop = trio_asyncio.current_loop.get()
-    if loop is None:
-        raise RuntimeError(
-            "the PostgreSQL adapter needs a running trio-asyncio loop: "
-            "wrap the program in `async with trio_asyncio.open_loop():`"
-        )
-    run = _Crossings(loop)
-    create = trio_asyncio.aio_as_trio(_create_pool, loop=loop)
-    pool = await _bounded(timeout, create, url, pool_size, timeout)
-    return PostgresStorage(run, pool, timeout)
+    bridge = AsyncioBridge.current("the PostgreSQL adapter")
+    pool = await _bounded(bridge, timeout, _create_pool, url, pool_size, timeout)
+    return PostgresStorage(bridge, pool, timeout)

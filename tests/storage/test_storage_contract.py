@@ -279,3 +279,21 @@ async def test_closed_storage_is_unavailable(aio_loop: object, storage_url: str)
     with pytest.raises(StorageUnavailable):
         async with storage.transaction():
             pass
+
+
+async def test_lock_wait_times_out_and_leaves_storage_usable(
+    aio_loop: object, storage_url: str
+) -> None:
+    async with connect_storage(storage_url, pool_size=3, timeout=0.3) as storage:
+        await migrate(storage)
+        await storage.execute(INSERT_CONTENT, *content_row("m1"))
+        rename = "UPDATE content SET title = $2 WHERE id = $1"
+        async with storage.transaction(timeout=5) as holder:
+            await holder.execute(rename, "m1", "held")
+            started = time.monotonic()
+            with pytest.raises(StorageTimeout):
+                async with storage.transaction() as waiter:
+                    await waiter.execute(rename, "m1", "waited")
+            assert time.monotonic() - started < 2.0
+        assert await storage.fetchval("SELECT title FROM content WHERE id = $1", "m1") == "held"
+        assert await storage.execute(rename, "m1", "after") == 1
