@@ -14,6 +14,8 @@ from protocol.config import Config
 
 IN_CI = os.environ.get("CI") == "true"
 
+pytest_plugins = ["tests.services"]
+
 
 def make_config(tmp_path: Path, **overrides: object) -> Config:
     return Config(port=0, admin_port=0, data_dir=tmp_path / "data", jwt_secret="x" * 48,

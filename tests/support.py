@@ -103,3 +103,53 @@ def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-unt
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.01)
+
+
+class FlakyProxy:
+    """A TCP proxy to a real server that a test can cut and restore, to stage an outage
+    of a shared service (PostgreSQL, Redis) without stopping it for everyone."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.up = True
+        self.port: int | None = None
+        self._links: set[trio.CancelScope] = set()
+
+    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        self.port = listeners[0].socket.getsockname()[1]
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, self._handle, listeners)
+            task_status.started(self.port)
+
+    def cut(self) -> None:
+        """Drop every open connection and refuse new ones until `restore`."""
+        self.up = False
+        for scope in list(self._links):
+            scope.cancel()
+
+    def restore(self) -> None:
+        self.up = True
+
+    async def _handle(self, client: trio.SocketStream) -> None:
+        async with client:
+            if not self.up:
+                return
+            with trio.CancelScope() as scope:
+                self._links.add(scope)
+                try:
+                    server = await trio.open_tcp_stream(*self.target)
+                    async with server, trio.open_nursery() as nursery:
+                        nursery.start_soon(self._pump, client, server, nursery.cancel_scope)
+                        nursery.start_soon(self._pump, server, client, nursery.cancel_scope)
+                finally:
+                    self._links.discard(scope)
+
+    @staticmethod
+    async def _pump(src: trio.SocketStream, dst: trio.SocketStream, scope: trio.CancelScope) -> None:
+        try:
+            while data := await src.receive_some(65536):
+                await dst.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        scope.cancel()
