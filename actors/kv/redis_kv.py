@@ -25,9 +25,10 @@ from typing import Any
 import redis.asyncio as aioredis
 import redis.exceptions
 import trio
-import trio_asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+
+from actors.storage.aio import AsyncioBridge
 
 from .backoff import Backoff
 from .buffer import BufferedSubscription
@@ -66,10 +67,6 @@ def _generation_key(namespace: str) -> str:
 # asyncio side ----------------------------------------------------------------
 
 
-async def _invoke(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    return await fn(*args, **kwargs)
-
-
 async def _make_client(url: str, pool_size: int, timeout: float) -> aioredis.Redis:
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
@@ -94,7 +91,7 @@ class RedisKV:
     def __init__(
         self,
         client: aioredis.Redis,
-        loop: Any,
+        bridge: AsyncioBridge,
         nursery: trio.Nursery,
         *,
         timeout: float,
@@ -102,7 +99,7 @@ class RedisKV:
         probe_interval: float,
     ) -> None:
         self._client = client
-        self._invoke = trio_asyncio.aio_as_trio(_invoke, loop=loop)
+        self._invoke = bridge.call
         self._nursery = nursery
         self._timeout = timeout
         self._buffer_size = buffer_size
@@ -344,16 +341,11 @@ async def open_redis_kv(
 ) -> RedisKV:
     """A `RedisKV` whose background tasks run in ``nursery``. Does not fail when
     Redis is down: the KV starts unhealthy and recovers when Redis answers."""
-    loop = trio_asyncio.current_loop.get()
-    if loop is None:
-        raise RuntimeError(
-            "the Redis KV needs a running trio-asyncio loop: "
-            "wrap the program in `async with trio_asyncio.open_loop():`"
-        )
-    client = await trio_asyncio.aio_as_trio(_make_client, loop=loop)(url, pool_size, timeout)
+    bridge = AsyncioBridge.current("the Redis KV")
+    client = await bridge.call(_make_client, url, pool_size, timeout)
     kv = RedisKV(
         client,
-        loop,
+        bridge,
         nursery,
         timeout=timeout,
         buffer_size=buffer_size,
