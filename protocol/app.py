@@ -52,6 +52,8 @@ class Services:
     supervisor: Supervisor | None = None
     gateway: WebSocketGateway | None = None
     shutting_down: bool = False
+    domain_state: dict[str, Any] = attrs.Factory(dict)
+    """Objects a domain's children() makes for its register() (and tests), by domain name."""
 
     def actor(self, name: str) -> ActorRef:
         return self.registry.lookup(name)
