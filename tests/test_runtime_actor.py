@@ -192,6 +192,32 @@ async def test_ask_times_out_and_abandoned_ask_is_skipped(autojump_clock) -> Non
         nursery.cancel_scope.cancel()
 
 
+async def test_many_distinct_timeouts_each_fire_on_time(autojump_clock) -> None:
+    fired: dict[float, float] = {}
+
+    async def ask(ref: ActorRef, timeout: float) -> None:
+        start = trio.current_time()
+        with pytest.raises(AskTimeout):
+            await ref.ask(Get(), timeout=timeout)
+        fired[timeout] = trio.current_time() - start
+
+    async with trio.open_nursery() as nursery:
+        ref = await spawn(nursery, Counter, "c")
+        nursery.start_soon(partial(ref.ask, Wait(trio.Event()), timeout=None))
+        await trio.testing.wait_all_tasks_blocked()
+        timeouts = [0.5 + i * 0.37 for i in range(40)]  # more than the timer's FIFOs
+        async with trio.open_nursery() as askers:
+            for timeout in reversed(timeouts):
+                askers.start_soon(ask, ref, timeout)
+        assert fired == pytest.approx({t: t for t in timeouts})
+        # Answered asks do not fire later.
+        ref2 = await spawn(nursery, Counter, "d")
+        for i in range(40):
+            assert await ref2.ask(Get(), timeout=1 + i) == 0
+        await trio.sleep(100)
+        nursery.cancel_scope.cancel()
+
+
 async def test_default_ask_timeout_is_finite(autojump_clock) -> None:
     assert DEFAULT_ASK_TIMEOUT == 5.0
     async with trio.open_nursery() as nursery:
