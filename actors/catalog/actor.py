@@ -20,6 +20,9 @@ from runtime import Actor, Registry
 log = logging.getLogger("actors.catalog")
 
 SEARCH = "search"
+COUNT_TTL = 1.0
+"""Seconds an offset listing's `total` may lag writes made on other nodes (count(*) over
+the whole catalog costs ~10 ms on PostgreSQL; writes on this node refresh it at once)."""
 
 
 class CatalogActor(Actor):
@@ -28,6 +31,7 @@ class CatalogActor(Actor):
         self.kv = kv
         self.registry = registry
         self.node_id = node_id
+        self._count: tuple[float, int] | None = None  # (monotonic time read, total)
 
     async def receive(self, msg: object) -> Any:
         if isinstance(msg, GetContent):
@@ -47,7 +51,7 @@ class CatalogActor(Actor):
         page = msg.page
         with storage_errors():
             if isinstance(page, OffsetPage):
-                total = await store.count(self.storage)
+                total = await self._total()
                 items = await store.list_offset(self.storage, msg.sort, page.offset, page.page_size)
                 return items, page.info(total)
             assert isinstance(page, KeysetPage)
@@ -56,10 +60,17 @@ class CatalogActor(Actor):
         items = items[: page.limit]
         return items, (store.sort_key(items[-1], msg.sort) if more else None)
 
+    async def _total(self) -> int:
+        now = time.monotonic()
+        if self._count is None or now - self._count[0] > COUNT_TTL:
+            self._count = (now, await store.count(self.storage))
+        return self._count[1]
+
     async def _upsert(self, items: tuple[ContentItem, ...]) -> int:
         with storage_errors():
             async with self.storage.transaction() as tx:
                 await store.upsert(tx, items, int(time.time() * 1000))
+        self._count = None
         log.info("upserted %d content items", len(items), extra={"event": "catalog.upsert", "count": len(items)})
         search = self.registry.get(SEARCH)
         if search is not None:

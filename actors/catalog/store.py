@@ -21,11 +21,13 @@ ON CONFLICT (id) DO UPDATE SET
     updated_at = excluded.updated_at
 """
 
-# Keyset listings: each sort is (ORDER BY, the "after this row" predicate, key of a row).
+# Each sort: (ORDER BY, the "after this row" predicate). The id breaks ties in the same
+# direction as the sort key, so the predicate is one row-value comparison that both
+# databases answer with a range scan of the matching index (migration 0008).
 SORTS: dict[str, tuple[str, str]] = {
-    "popularity": ("popularity DESC, id ASC", "(popularity < $1 OR (popularity = $1 AND id > $2))"),
-    "title": ("title ASC, id ASC", "(title > $1 OR (title = $1 AND id > $2))"),
-    "year": ("year DESC, id ASC", "(year < $1 OR (year = $1 AND id > $2))"),
+    "popularity": ("popularity DESC, id DESC", "(popularity, id) < ($1, $2)"),
+    "title": ("title ASC, id ASC", "(title, id) > ($1, $2)"),
+    "year": ("year DESC, id DESC", "(year, id) < ($1, $2)"),
 }
 
 
