@@ -30,6 +30,7 @@ __all__ = [
     "hash_refresh_token",
     "new_refresh_token",
     "normalize_email",
+    "signing_key",
     "validate_password",
 ]
 
@@ -167,6 +168,23 @@ class AccessClaims:
     jti: str
     iat: int
     exp: int
+
+
+def signing_key(secret: bytes | str) -> tuple[bytes, bool]:
+    """The HS256 key for a configured secret, and whether it had to be derived.
+
+    A secret of at least 32 bytes is the key itself (so other services holding the
+    same secret can check tokens with any JWT library). A shorter one (an operator's
+    `JWT_SECRET=secret`) is stretched to 32 bytes with SHA-256: a weak secret stays
+    weak, and the caller should say so, but every node given the same secret derives
+    the same key, so tokens still pass between nodes.
+    """
+    raw = secret.encode() if isinstance(secret, str) else bytes(secret)
+    if not raw:
+        raise ValueError("the JWT secret must not be empty")
+    if len(raw) >= MIN_SECRET_BYTES:
+        return raw, False
+    return hashlib.sha256(b"media-gateway jwt key\x00" + raw).digest(), True
 
 
 class JwtCodec:

@@ -1,0 +1,77 @@
+"""Settings of the tokens domain, its clock, and the password hasher profile."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+
+import attrs
+
+from actors.tokens.crypto import PasswordHasher
+from actors.tokens.throttle import ThrottlePolicy
+
+log = logging.getLogger("actors.tokens")
+
+DAY = 86_400.0
+ARGON2_PROFILE_ENV = "MG_ARGON2_PROFILE"
+
+
+@attrs.frozen
+class TokenSettings:
+    """Lifetimes (seconds) and limits. The defaults are the documented ones."""
+
+    access_ttl: int = 900
+    refresh_ttl: float = 30 * DAY  # absolute: from login, whatever the rotations
+    refresh_idle_ttl: float = 7 * DAY  # an unused refresh token dies after this
+    leeway: float = 5.0  # clock skew tolerated on access token times
+    revocation_skew: float = 30.0  # how long past access_ttl a revocation is remembered
+    issuer: str = "media-gateway"
+    audience: str = "media-gateway-clients"
+    throttle: ThrottlePolicy = ThrottlePolicy()
+    hash_threads: int = 2  # Argon2 computations at once (each ~0.1 s of CPU)
+    hash_queue: int = 64  # logins waiting for a hash slot before -32006
+    housekeeping_interval: float = 3600.0  # purging expired families and failure rows
+    fallback_poll: float = 1.0  # re-reading revocations while pub/sub is down
+
+    @classmethod
+    def from_config(cls, config: object) -> TokenSettings:
+        """Settings from the gateway `Config` (fields it lacks keep their defaults)."""
+        ttl = getattr(config, "access_token_ttl", 900)
+        return cls(access_ttl=max(1, int(round(float(ttl)))))
+
+
+class Clock:
+    """Wall-clock seconds plus an offset: one object every part of the domain reads
+    time from, so a test can move the whole domain forward without sleeping."""
+
+    __slots__ = ("offset",)
+
+    def __init__(self, offset: float = 0.0) -> None:
+        self.offset = offset
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+def ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def hasher_from_env(environ: Mapping[str, str] = os.environ) -> PasswordHasher:
+    """The production Argon2id hasher, or the cheap one when `MG_ARGON2_PROFILE=test`.
+
+    Slow (one hash, about 0.1 s, is made up front): call it in a worker thread.
+    """
+    profile = (environ.get(ARGON2_PROFILE_ENV) or "default").strip().lower()
+    if profile == "test":
+        log.warning("%s=test: passwords are hashed with test parameters, unsafe for production",
+                    ARGON2_PROFILE_ENV, extra={"event": "tokens.argon2_test_profile"})
+        return PasswordHasher.for_tests()
+    if profile != "default":
+        raise ValueError(f"{ARGON2_PROFILE_ENV} must be 'default' or 'test', not {profile!r}")
+    return PasswordHasher()

@@ -1,0 +1,169 @@
+"""Account and token rows in storage: the SQL of the tokens domain, for both dialects.
+
+Times are epoch milliseconds. Every function takes `Queries` (the storage or an open
+transaction), so callers decide what runs together.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from actors.storage import Queries
+
+# ------------------------------------------------------------------------- users
+
+
+async def insert_user(
+    q: Queries, user_id: str, email: str, password_hash: str, display_name: str,
+    roles: list[str], now_ms: int,
+) -> None:
+    """Raises `UniqueViolation` when the e-mail is taken."""
+    await q.execute(
+        "INSERT INTO users (id, email, password_hash, display_name, roles, created_at, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        user_id, email, password_hash, display_name, orjson.dumps(roles).decode(), now_ms,
+    )
+
+
+async def user_by_email(q: Queries, email: str) -> dict[str, Any] | None:
+    return await q.fetchrow("SELECT id, password_hash, roles FROM users WHERE email = $1", email)
+
+
+async def user_by_id(q: Queries, user_id: str) -> dict[str, Any] | None:
+    return await q.fetchrow(
+        "SELECT id, email, display_name, roles, created_at FROM users WHERE id = $1", user_id
+    )
+
+
+async def update_password_hash(q: Queries, user_id: str, password_hash: str, now_ms: int) -> None:
+    await q.execute(
+        "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1",
+        user_id, password_hash, now_ms,
+    )
+
+
+def roles_of(row: dict[str, Any]) -> list[str]:
+    roles = orjson.loads(row["roles"])
+    return [r for r in roles if isinstance(r, str)] if isinstance(roles, list) else []
+
+
+# ---------------------------------------------------------------- login failures
+
+
+async def locked_until(q: Queries, email: str) -> int | None:
+    """The lock end of `email` (0 when not locked), or None when it has no failures."""
+    return await q.fetchval("SELECT locked_until FROM login_failures WHERE email = $1", email)
+
+
+async def record_failure(q: Queries, email: str, now_ms: int, window_start_ms: int) -> int:
+    """Count one more failure (a streak older than the window starts again); returns
+    the count. One statement, so concurrent failures are all counted."""
+    return await q.fetchval(
+        "INSERT INTO login_failures (email, failures, first_failed_at, locked_until)"
+        " VALUES ($1, 1, $2, 0)"
+        " ON CONFLICT (email) DO UPDATE SET"
+        "  failures = CASE WHEN login_failures.first_failed_at < $3"
+        "             THEN 1 ELSE login_failures.failures + 1 END,"
+        "  first_failed_at = CASE WHEN login_failures.first_failed_at < $3"
+        "             THEN excluded.first_failed_at ELSE login_failures.first_failed_at END"
+        " RETURNING failures",
+        email, now_ms, window_start_ms,
+    )
+
+
+async def lock(q: Queries, email: str, until_ms: int) -> None:
+    await q.execute("UPDATE login_failures SET locked_until = $2 WHERE email = $1", email, until_ms)
+
+
+async def clear_failures(q: Queries, email: str) -> None:
+    await q.execute("DELETE FROM login_failures WHERE email = $1", email)
+
+
+async def purge_failures(q: Queries, window_start_ms: int, now_ms: int) -> int:
+    """Forget failure streaks that ended: older than the window and not locked."""
+    return await q.execute(
+        "DELETE FROM login_failures WHERE first_failed_at < $1 AND locked_until <= $2",
+        window_start_ms, now_ms,
+    )
+
+
+# ------------------------------------------------------------ families and tokens
+
+
+async def insert_family(q: Queries, family_id: str, user_id: str, now_ms: int, expires_ms: int) -> None:
+    await q.execute(
+        "INSERT INTO token_families (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        family_id, user_id, now_ms, expires_ms,
+    )
+
+
+async def insert_refresh_token(
+    q: Queries, token_hash: str, family_id: str, parent_hash: str | None,
+    issued_ms: int, expires_ms: int, idle_expires_ms: int,
+) -> None:
+    await q.execute(
+        "INSERT INTO refresh_tokens"
+        " (token_hash, family_id, parent_hash, issued_at, expires_at, idle_expires_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        token_hash, family_id, parent_hash, issued_ms, expires_ms, idle_expires_ms,
+    )
+
+
+async def refresh_token(q: Queries, token_hash: str) -> dict[str, Any] | None:
+    """The token with its family's owner, revocation and expiry."""
+    return await q.fetchrow(
+        "SELECT t.family_id, t.used_at, t.expires_at, t.idle_expires_at,"
+        "       f.user_id, f.revoked_at, f.expires_at AS family_expires_at"
+        " FROM refresh_tokens t JOIN token_families f ON f.id = t.family_id"
+        " WHERE t.token_hash = $1",
+        token_hash,
+    )
+
+
+async def mark_used(q: Queries, token_hash: str, now_ms: int) -> bool:
+    """Spend the token; False if it was already spent (by a concurrent refresh).
+
+    The condition is evaluated after any concurrent writer of the row commits (a row
+    lock on PostgreSQL, the single writer on SQLite), so exactly one caller wins."""
+    changed = await q.execute(
+        "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
+        token_hash, now_ms,
+    )
+    return changed == 1
+
+
+async def revoke_family(q: Queries, family_id: str, now_ms: int, reason: str) -> bool:
+    """Mark the family revoked; False if it already was (or does not exist)."""
+    changed = await q.execute(
+        "UPDATE token_families SET revoked_at = $2, revoke_reason = $3"
+        " WHERE id = $1 AND revoked_at IS NULL",
+        family_id, now_ms, reason,
+    )
+    return changed == 1
+
+
+async def family(q: Queries, family_id: str) -> dict[str, Any] | None:
+    return await q.fetchrow(
+        "SELECT id, user_id, revoked_at, revoke_reason, expires_at FROM token_families WHERE id = $1",
+        family_id,
+    )
+
+
+async def revoked_since(q: Queries, since_ms: int) -> list[dict[str, Any]]:
+    return await q.fetch(
+        "SELECT id, revoked_at, revoke_reason FROM token_families"
+        " WHERE revoked_at IS NOT NULL AND revoked_at >= $1",
+        since_ms,
+    )
+
+
+async def purge_expired_families(q: Queries, now_ms: int) -> int:
+    """Drop families past their absolute expiry; their refresh tokens go with them."""
+    await q.execute(
+        "DELETE FROM refresh_tokens WHERE family_id IN"
+        " (SELECT id FROM token_families WHERE expires_at < $1)",
+        now_ms,
+    )
+    return await q.execute("DELETE FROM token_families WHERE expires_at < $1", now_ms)
