@@ -219,7 +219,7 @@ class Actor:
 
     mailbox_size: int = 1024
 
-    name: str
+    name: str = ""  # the child name, set when the actor starts
     _incarnation: _Incarnation | None = None
 
     async def started(self) -> None:
