@@ -58,6 +58,15 @@ class Storage(Queries, Protocol):
     dialect: str
     """ "postgres" or "sqlite". Only the migration runner may look at it."""
 
+    @property
+    def healthy(self) -> bool:
+        """False since a call found the database unreachable, until one reaches it
+        again (for /metrics; each change is logged once by "actors.storage")."""
+
+    @property
+    def outages(self) -> int:
+        """How many times the database became unreachable since opening."""
+
     def transaction(
         self, *, timeout: float | None = None
     ) -> AbstractAsyncContextManager[Tx]:

@@ -31,6 +31,7 @@ from .errors import (
     UniqueViolation,
 )
 from .aio import AsyncioBridge
+from .health import Health
 from .sql import affected_rows
 
 # ---------------------------------------------------------------------------
@@ -125,7 +126,11 @@ async def _discard(con: asyncpg.Connection) -> None:
 async def _create_pool(url: str, pool_size: int, timeout: float) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         url,
-        min_size=min(2, pool_size),
+        # One connection up front, so a wrong URL or a stopped server shows at once;
+        # no floor to maintain, so an outage is not retried (and logged) in the
+        # background: connections are opened again on demand.
+        init_size=1,
+        min_size=0,
         max_size=pool_size,
         timeout=timeout,  # connection establishment
     )
@@ -175,24 +180,34 @@ def map_pg_error(exc: BaseException) -> StorageError:
     return StorageError(message)
 
 
-async def _bounded(bridge: AsyncioBridge, timeout: float, fn: Any, *args: Any) -> Any:
-    """One crossing under a timeout, its errors mapped."""
+async def _bounded(
+    bridge: AsyncioBridge, health: Health, timeout: float, fn: Any, *args: Any
+) -> Any:
+    """One crossing under a timeout, its errors mapped, reachability noted."""
     try:
         with trio.fail_after(timeout):
-            return await bridge.call(fn, *args)
+            result = await bridge.call(fn, *args)
     except trio.TooSlowError:
         raise StorageTimeout(f"timed out after {timeout}s") from None
     except asyncio.CancelledError as exc:  # the asyncio loop is shutting down
         raise StorageUnavailable("the asyncio loop is closing") from exc
     except Exception as exc:
-        raise map_pg_error(exc) from exc
+        error = map_pg_error(exc)
+        if isinstance(error, StorageUnavailable):
+            health.down(error)
+        raise error from exc
+    health.up()
+    return result
 
 
 class PostgresTx:
     """A transaction on one pooled connection."""
 
-    def __init__(self, bridge: AsyncioBridge, con: asyncpg.Connection, timeout: float) -> None:
+    def __init__(
+        self, bridge: AsyncioBridge, health: Health, con: asyncpg.Connection, timeout: float
+    ) -> None:
         self._bridge = bridge
+        self._health = health
         self._con = con
         self._timeout = timeout
         self._open = True
@@ -200,7 +215,7 @@ class PostgresTx:
     async def _call(self, fn: Any, *args: Any) -> Any:
         if not self._open:
             raise StorageError("transaction is finished")
-        return await _bounded(self._bridge, self._timeout, fn, self._con, *args)
+        return await _bounded(self._bridge, self._health, self._timeout, fn, self._con, *args)
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         return await self._call(_con_fetch, sql, args)
@@ -226,16 +241,27 @@ class PostgresStorage:
 
     dialect = "postgres"
 
-    def __init__(self, bridge: AsyncioBridge, pool: asyncpg.Pool, timeout: float) -> None:
+    def __init__(
+        self, bridge: AsyncioBridge, pool: asyncpg.Pool, timeout: float, health: Health
+    ) -> None:
         self._bridge = bridge
+        self._health = health
         self._pool = pool
         self._timeout = timeout
         self._closed = False
 
+    @property
+    def healthy(self) -> bool:
+        return self._health.healthy
+
+    @property
+    def outages(self) -> int:
+        return self._health.outages
+
     async def _call(self, fn: Any, *args: Any) -> Any:
         if self._closed:
             raise StorageUnavailable("storage is closed")
-        return await _bounded(self._bridge, self._timeout, fn, self._pool, *args)
+        return await _bounded(self._bridge, self._health, self._timeout, fn, self._pool, *args)
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         return await self._call(_pool_fetch, sql, args)
@@ -257,8 +283,8 @@ class PostgresStorage:
         if self._closed:
             raise StorageUnavailable("storage is closed")
         timeout = self._timeout if timeout is None else timeout
-        con = await _bounded(self._bridge, timeout, _tx_begin, self._pool)
-        tx = PostgresTx(self._bridge, con, timeout)
+        con = await _bounded(self._bridge, self._health, timeout, _tx_begin, self._pool)
+        tx = PostgresTx(self._bridge, self._health, con, timeout)
         try:
             yield tx
         except BaseException:
@@ -267,7 +293,7 @@ class PostgresStorage:
             raise
         tx._open = False
         # If this times out, _tx_end still releases the connection in its finally.
-        await _bounded(self._bridge, timeout, _tx_end, self._pool, con, True)
+        await _bounded(self._bridge, self._health, timeout, _tx_end, self._pool, con, True)
 
     async def _roll_back(self, con: asyncpg.Connection) -> None:
         """Roll back and release ``con``, shielded from cancellation but bounded by
@@ -304,5 +330,6 @@ async def open_postgres(url: str, *, pool_size: int = 10, timeout: float = 5.0) 
     """Open a pool on ``url`` (one connection at least must succeed, so a wrong URL
     or a stopped server is reported at once as `StorageUnavailable`)."""
     bridge = AsyncioBridge.current("the PostgreSQL adapter")
-    pool = await _bounded(bridge, timeout, _create_pool, url, pool_size, timeout)
-    return PostgresStorage(bridge, pool, timeout)
+    health = Health("PostgreSQL")
+    pool = await _bounded(bridge, health, timeout, _create_pool, url, pool_size, timeout)
+    return PostgresStorage(bridge, pool, timeout, health)

@@ -29,6 +29,7 @@ from .errors import (
     StorageUnavailable,
     UniqueViolation,
 )
+from .health import Health
 from .sql import is_read_only, split_sqlite_script, to_sqlite
 
 T = TypeVar("T")
@@ -270,14 +271,28 @@ class SqliteStorage(_SqliteQueries):
         self._reader_slots = trio.Semaphore(len(readers))
         self._timeout = timeout
         self._closed = False
+        self._health = Health("SQLite database")
+
+    @property
+    def healthy(self) -> bool:
+        return self._health.healthy
+
+    @property
+    def outages(self) -> int:
+        return self._health.outages
 
     async def _in_thread(
         self, conn: _Connection, work: Callable[[sqlite3.Connection], T], timeout: float
     ) -> T:
         try:
-            return await trio.to_thread.run_sync(conn.run, work, timeout)
+            result = await trio.to_thread.run_sync(conn.run, work, timeout)
         except (sqlite3.Error, OSError) as exc:
-            raise map_sqlite_error(exc) from exc
+            error = map_sqlite_error(exc)
+            if isinstance(error, StorageUnavailable) and not self._closed:
+                self._health.down(error)
+            raise error from exc
+        self._health.up()
+        return result
 
     async def _run(self, read_only: bool, work: Callable[[sqlite3.Connection], T]) -> T:
         self._check_open()

@@ -5,6 +5,7 @@ server itself keeps running for everyone else."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -62,10 +63,12 @@ async def proxied(aio_loop: object, pg_url: str) -> AsyncIterator[tuple[TcpProxy
 
 
 async def test_postgres_outage_fails_fast_and_recovers_without_restart(
-    proxied: tuple[TcpProxy, Storage],
+    proxied: tuple[TcpProxy, Storage], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="actors.storage")
     proxy, storage = proxied
     assert await storage.execute("INSERT INTO t VALUES ($1)", 1) == 1
+    assert storage.healthy
 
     proxy.cut()  # the server "stops": every connection closes, new ones are refused
     for _ in range(3):
@@ -76,9 +79,13 @@ async def test_postgres_outage_fails_fast_and_recovers_without_restart(
     with pytest.raises(StorageUnavailable):
         async with storage.transaction() as tx:
             await tx.execute("INSERT INTO t VALUES ($1)", 2)
+    assert not storage.healthy
+    assert caplog.text.count("PostgreSQL unreachable") == 1  # once per outage
 
     await proxy.restore()  # the server is back: the same storage works again
     assert await storage.fetchval("SELECT count(*) FROM t") == 1
+    assert storage.healthy and storage.outages == 1
+    assert "PostgreSQL reachable again" in caplog.text
     async with storage.transaction() as tx:
         await tx.execute("INSERT INTO t VALUES ($1)", 2)
     assert await storage.fetchval("SELECT count(*) FROM t") == 2
