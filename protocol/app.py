@@ -108,7 +108,7 @@ class App:
         self.engine = jsonrpc.Engine(self.table, on_call=self.metrics.observe_call)
         self.gateway = WebSocketGateway(
             self.engine,
-            limits=TransportLimits(),
+            limits=TransportLimits(slow_client_timeout=config.slow_client_timeout),
             on_connections_changed=self.metrics.connections.set,
         )
         self.services.gateway = self.gateway

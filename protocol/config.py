@@ -27,6 +27,7 @@ class Config:
     playback_flush_interval: float = 1.0
     playback_idle_timeout: float = 1800.0
     drain_quiet: float = 0.5
+    slow_client_timeout: float = 10.0
 
     @property
     def effective_database_url(self) -> str:

@@ -120,7 +120,20 @@ class Engine:
         self._on_call = on_call
 
     async def handle_frame(self, data: str | bytes, ctx: Any) -> bytes | None:
-        parsed = parse(data)
+        return await self.respond(parse(data), ctx)
+
+    def runs_inline(self, parsed: Message | list[Message]) -> bool:
+        """True when answering `parsed` cannot wait on anything slow: an invalid message,
+        or a call of a method registered `inline` (the transport then skips a task)."""
+        if isinstance(parsed, Invalid):
+            return True
+        if isinstance(parsed, Call):
+            method = self.table.get(parsed.method)
+            return method is None or method.inline
+        return False
+
+    async def respond(self, parsed: Message | list[Message], ctx: Any) -> bytes | None:
+        """The encoded answer to a parsed frame, or None when nothing is owed."""
         if isinstance(parsed, list):
             answers = []
             for member in parsed:

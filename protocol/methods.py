@@ -42,6 +42,7 @@ class Method:
     result: dict[str, Any]
     access: Access
     summary: str
+    inline: bool
     table: "MethodTable"
     _validate: Callable[[Any], Any] = attrs.field(repr=False)
 
@@ -108,7 +109,14 @@ class MethodTable:
         result: dict[str, Any] | None = None,
         access: Access = Access.ANYONE,
         summary: str = "",
+        inline: bool = False,
     ) -> None:
+        """Register `handler` under `name`.
+
+        `inline=True` promises the handler never waits on anything that can take long
+        (no I/O, no ask of an actor that may be busy): the transport then runs it in the
+        connection's reader instead of a task of its own, which saves a task per call.
+        """
         if name in self._methods:
             raise ValueError(f"method {name} registered twice")
         schema = params or EMPTY_PARAMS
@@ -119,6 +127,7 @@ class MethodTable:
             result=result or {},
             access=access,
             summary=summary,
+            inline=inline,
             table=self,
             validate=fastjsonschema.compile(schema),
         )

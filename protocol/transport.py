@@ -8,9 +8,13 @@ Flow control, per connection:
 - the outbox is bounded the same way: every response is held by the request that
   produced it until it is written, so at most `max_in_flight` responses (plus the
   rare server notification) wait for the socket;
-- a client that reads too slowly: if one write cannot complete within
-  `slow_client_timeout` seconds the connection is closed with 1008 and its state is
-  dropped. Nothing grows without bound.
+- a client that reads too slowly: when answers are waiting to be written and none has
+  gone out for `slow_client_timeout` seconds (checked by a watchdog, so the close comes
+  between one and two timeouts after the stall began) the connection is closed with
+  1008 and its state dropped. Nothing grows without bound.
+
+Calls of methods registered `inline` (cheap, never blocking: `system.ping`) run in the
+reader itself; the rest get a task each, so a slow call does not hold up later ones.
 
 Frames over `max_message_size` (1 MiB) close the connection with 1009 (trio-websocket
 does this itself).
@@ -65,13 +69,16 @@ class Connection:
         self.last_received = trio.current_time()
         self.closed = False
         self._slots = trio.Semaphore(gateway.limits.max_in_flight)
-        self._changed = trio.Event()
+        self._changed: trio.Event | None = None
         self._nursery: trio.Nursery | None = None
+        self._sending = 0  # writes in progress
+        self._sent = 0  # writes completed
 
     async def run(self) -> None:
         engine = self.gateway.engine
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            nursery.start_soon(self._watchdog)
             while True:
                 try:
                     data = await self.ws.get_message()
@@ -79,35 +86,57 @@ class Connection:
                     break
                 self.last_received = trio.current_time()
                 if self.gateway.draining:
-                    await self._send(jsonrpc.reject_frame(data, SHUTDOWN_ERROR))
-                    self._notify_changed()
+                    self.in_flight += 1
+                    try:
+                        await self._send(jsonrpc.reject_frame(data, SHUTDOWN_ERROR))
+                    finally:
+                        self._done()
                     continue
                 await self._slots.acquire()
                 self.in_flight += 1
-                nursery.start_soon(self._handle, engine, data)
+                parsed = jsonrpc.parse(data)
+                if engine.runs_inline(parsed):
+                    await self._handle(engine, parsed)
+                else:
+                    nursery.start_soon(self._handle, engine, parsed)
             nursery.cancel_scope.cancel()
         self.closed = True
 
-    async def _handle(self, engine: jsonrpc.Engine, data: str | bytes) -> None:
+    async def _handle(self, engine: jsonrpc.Engine, parsed: jsonrpc.Message | list[jsonrpc.Message]) -> None:
         try:
-            await self._send(await engine.handle_frame(data, self))
+            await self._send(await engine.respond(parsed, self))
         finally:
-            self.in_flight -= 1
             self._slots.release()
-            self._notify_changed()
+            self._done()
+
+    def _done(self) -> None:
+        self.in_flight -= 1
+        self._notify_changed()
 
     async def _send(self, data: bytes | None) -> None:
         if data is None or self.closed:
             return
-        with trio.move_on_after(self.gateway.limits.slow_client_timeout) as scope:
-            try:
-                await self.ws.send_message(data.decode())
-            except ConnectionClosed:
+        self._sending += 1
+        try:
+            await self.ws.send_message(data.decode())
+        except ConnectionClosed:
+            return
+        finally:
+            self._sending -= 1
+            self._sent += 1
+
+    async def _watchdog(self) -> None:
+        """Close a connection whose client stopped reading while answers wait for it."""
+        period = self.gateway.limits.slow_client_timeout
+        seen = self._sent
+        while True:
+            await trio.sleep(period)
+            if self._sending and self._sent == seen:
+                log.warning("closing connection %s: client reads too slowly", self.id,
+                            extra={"event": "ws.slow_client", "conn": self.id})
+                await self.close(CLOSE_POLICY, "client reads too slowly")
                 return
-        if scope.cancelled_caught:
-            log.warning("closing connection %s: client reads too slowly", self.id,
-                        extra={"event": "ws.slow_client", "conn": self.id})
-            self._abort(CLOSE_POLICY, "client reads too slowly")
+            seen = self._sent
 
     def notify(self, method: str, params: Any) -> None:
         """Send a server notification without blocking the caller."""
@@ -150,15 +179,14 @@ class Connection:
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
-    def _abort(self, code: int, reason: str) -> None:
-        if self._nursery is not None:
-            self._nursery.start_soon(self.close, code, reason)
-
     def _notify_changed(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
 
     async def _wait_changed(self) -> None:
+        if self._changed is None:
+            self._changed = trio.Event()
         await self._changed.wait()
 
 

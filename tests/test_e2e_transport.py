@@ -113,3 +113,24 @@ async def test_graceful_shutdown_in_process(gateway) -> None:
         while gateway.exit_code is None:
             await trio.sleep(0.01)
     assert gateway.exit_code == 0
+
+
+async def test_a_client_that_stops_reading_is_cut_off(nursery, tmp_path) -> None:
+    from protocol.app import App
+    from tests.conftest import make_config
+
+    app = App(make_config(tmp_path, slow_client_timeout=0.5))
+    ws_port, _ = await nursery.start(app.run)
+    url = f"ws://127.0.0.1:{ws_port}/v1"
+    frame = '{"jsonrpc":"2.0","id":1,"method":"rpc.discover"}'
+    # trio-websocket's client queues one message and then stops reading the socket,
+    # so the server's answers pile up until the kernel buffers are full.
+    with trio.fail_after(30):
+        async with open_websocket_url(url, message_queue_size=1) as ws:
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await ws.send_message(frame)
+    assert app.gateway.connections == set() or all(c.closed for c in app.gateway.connections)
+    async with connect(url) as client:
+        assert await client.call("system.ping") == {"pong": True}
+    app.request_shutdown()

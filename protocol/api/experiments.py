@@ -1,15 +1,143 @@
-"""The experiments domain's methods (see CONTRACT.md)."""
+"""The experiments domain's methods (see CONTRACT.md).
+
+`experiments.assign` takes `user_id` or, without it, the authenticated caller's id; a
+call with neither is invalid params (-32602, field `user_id`): the method is open to
+anyone, and what is missing is an input the caller can give.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from protocol.methods import MethodTable
+from actors.errors import InvalidParams
+from actors.experiments.actor import ExperimentsActor, assign_user
+from actors.experiments.messages import (
+    CreateExperiment,
+    GetExperiment,
+    GetStats,
+    ListExperiments,
+    UpdateExperiment,
+)
+from actors.experiments.model import MAX_EXPERIMENT_ID, create_experiment
+from actors.paging import PAGING_SCHEMA, KeysetPage, parse_page
+from protocol.methods import Access, MethodTable
+from runtime import ChildSpec
+
+NAME = "experiments"
+LIST_SCOPE = "experiments.list"
+MAX_USER_ID = 256
+
+_ID = {"type": "string", "minLength": 1, "maxLength": MAX_EXPERIMENT_ID}
+# Loose on purpose: the model checks variants and reports every problem with its field
+# (`variants[1].weight`), which a schema's first failure cannot.
+_VARIANTS = {
+    "type": "array",
+    "description": "variant names (equal weights) or {name, weight} objects; weights "
+                   "are relative and normalised",
+    "items": {"type": ["string", "object"]},
+}
+_EXPERIMENT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"},
+        "variants": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "weight": {"type": "number"}}}},
+        "active": {"type": "boolean"}, "coverage": {"type": "number"}, "seed": {"type": "string"},
+        "created_at": {"type": "string"}, "updated_at": {"type": "string"},
+    },
+}
 
 
-def children(services: Any) -> list:
-    return []
+def children(services: Any) -> list[ChildSpec]:
+    return [ChildSpec(
+        NAME,
+        lambda: ExperimentsActor(services.storage, services.kv, services.node_id),
+        shutdown_timeout=10.0,
+    )]
 
 
 def register(table: MethodTable, services: Any) -> None:
-    pass
+    def ref() -> Any:
+        return services.actor(NAME)
+
+    async def create(params: dict, ctx: Any) -> dict:
+        experiment = create_experiment(params, int(time.time() * 1000) / 1000)
+        return (await ref().ask(CreateExperiment(experiment))).to_dict()
+
+    async def get(params: dict, ctx: Any) -> dict:
+        return (await ref().ask(GetExperiment(params["id"]))).to_dict()
+
+    async def list_(params: dict, ctx: Any) -> dict:
+        page = parse_page(params, services.cursors, LIST_SCOPE)
+        items, info = await ref().ask(ListExperiments(page))
+        if isinstance(page, KeysetPage):
+            info = KeysetPage.info(info, services.cursors, LIST_SCOPE)
+        return {"items": [e.to_dict() for e in items], "page_info": info}
+
+    async def update(params: dict, ctx: Any) -> dict:
+        changes = {k: params[k] for k in ("active", "coverage", "variants") if k in params}
+        if not changes:
+            raise InvalidParams("params", "give at least one of active, coverage, variants")
+        return (await ref().ask(UpdateExperiment(params["id"], changes))).to_dict()
+
+    async def stats(params: dict, ctx: Any) -> dict:
+        return await ref().ask(GetStats(params["id"]))
+
+    async def assign(params: dict, ctx: Any) -> dict:
+        experiment_id = params["experiment_id"]
+        user_id = params.get("user_id")
+        if user_id is None:
+            principal = getattr(ctx, "principal", None)
+            if principal is None:
+                raise InvalidParams("user_id", "is required when the connection is not authenticated")
+            user_id = principal.sub
+        answer = await assign_user(ref(), services.storage, experiment_id, user_id)
+        return {"experiment_id": experiment_id, "user_id": user_id,
+                "variant": answer.variant, "in_experiment": answer.in_experiment}
+
+    by_id = {"type": "object", "properties": {"id": _ID}, "required": ["id"], "additionalProperties": False}
+    table.add("experiments.create", create, access=Access.ADMIN, summary="Create an A/B experiment",
+              params={"type": "object", "properties": {
+                  "id": {**_ID, "description": "letters, digits and _ . : -; also the hash seed"},
+                  "name": {"type": "string"},
+                  "variants": _VARIANTS,
+                  "active": {"type": "boolean", "default": True},
+                  "coverage": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},
+              }, "required": ["id", "name", "variants"], "additionalProperties": False},
+              result=_EXPERIMENT)
+    table.add("experiments.get", get, access=Access.ADMIN, summary="One experiment by id",
+              params=by_id, result=_EXPERIMENT)
+    table.add("experiments.list", list_, access=Access.ADMIN,
+              summary="Experiments, oldest first, paged",
+              params={"type": "object", "properties": {**PAGING_SCHEMA}, "additionalProperties": False},
+              result={"type": "object", "properties": {"items": {"type": "array", "items": _EXPERIMENT},
+                                                        "page_info": {"type": "object"}}})
+    table.add("experiments.update", update, access=Access.ADMIN,
+              summary="Change active, coverage or weights (variant names stay); users "
+                      "already assigned keep their variant",
+              params={"type": "object", "properties": {
+                  "id": _ID,
+                  "active": {"type": "boolean"},
+                  "coverage": {"type": "number", "minimum": 0, "maximum": 1},
+                  "variants": _VARIANTS,
+              }, "required": ["id"], "additionalProperties": False},
+              result=_EXPERIMENT)
+    table.add("experiments.stats", stats, access=Access.ADMIN,
+              summary="Exposures per variant and the sample ratio mismatch test (p < 0.001)",
+              params=by_id,
+              result={"type": "object", "properties": {
+                  "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                  "total": {"type": "integer"},
+                  "weights": {"type": "object"}, "expected": {"type": "object"},
+                  "chi_square": {"type": ["number", "null"]},
+                  "srm_p_value": {"type": "number"}, "srm_detected": {"type": "boolean"}}})
+    table.add("experiments.assign", assign, summary="The caller's (or user_id's) variant",
+              params={"type": "object", "properties": {
+                  "experiment_id": _ID,
+                  "user_id": {"type": "string", "minLength": 1, "maxLength": MAX_USER_ID,
+                              "description": "defaults to the authenticated caller"},
+              }, "required": ["experiment_id"], "additionalProperties": False},
+              result={"type": "object", "properties": {
+                  "experiment_id": {"type": "string"}, "user_id": {"type": "string"},
+                  "variant": {"type": "string"}, "in_experiment": {"type": "boolean"}}})

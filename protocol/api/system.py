@@ -19,10 +19,10 @@ def register(table: MethodTable, services: Any) -> None:
     async def discover(params: dict, ctx: Any) -> dict:
         return table.openrpc(title="media-gateway", version=services.version)
 
-    table.add("system.ping", ping, summary="Liveness check over the WebSocket",
+    table.add("system.ping", ping, summary="Liveness check over the WebSocket", inline=True,
               result={"type": "object", "properties": {"pong": {"const": True}}})
-    table.add("system.health", health, summary="Process status, version and actor states",
+    table.add("system.health", health, summary="Process status, version and actor states", inline=True,
               result={"type": "object", "properties": {"status": {"type": "string"},
                                                         "version": {"type": "string"},
                                                         "actors": OBJECT}})
-    table.add("rpc.discover", discover, summary="This OpenRPC document", result=OBJECT)
+    table.add("rpc.discover", discover, summary="This OpenRPC document", result=OBJECT, inline=True)
