@@ -60,8 +60,8 @@ async def test_rerun_is_a_no_op(raw_storage: Storage) -> None:
 async def test_new_file_is_applied_later(raw_storage: Storage, tmp_path: Path) -> None:
     folder = copy_migrations(raw_storage, tmp_path)
     await migrate(raw_storage, folder)
-    (folder / "0900_extra.sql").write_text("CREATE TABLE extra (id TEXT PRIMARY KEY);\n")
-    assert await migrate(raw_storage, folder) == ["0900_extra.sql"]
+    (folder / "9900_extra.sql").write_text("CREATE TABLE extra (id TEXT PRIMARY KEY);\n")
+    assert await migrate(raw_storage, folder) == ["9900_extra.sql"]
     assert await raw_storage.fetchval("SELECT count(*) FROM extra") == 0
 
 
@@ -70,7 +70,7 @@ async def test_edited_applied_file_is_refused(raw_storage: Storage, tmp_path: Pa
     await migrate(raw_storage, folder)
     edited = folder / ALL[1]
     edited.write_text(edited.read_text() + "\n-- an innocent-looking edit\n")
-    (folder / "0900_extra.sql").write_text("CREATE TABLE extra (id TEXT PRIMARY KEY);\n")
+    (folder / "9900_extra.sql").write_text("CREATE TABLE extra (id TEXT PRIMARY KEY);\n")
 
     with pytest.raises(MigrationError) as caught:
         await migrate(raw_storage, folder)
@@ -83,12 +83,12 @@ async def test_edited_applied_file_is_refused(raw_storage: Storage, tmp_path: Pa
 
 async def test_failing_migration_is_rolled_back(raw_storage: Storage, tmp_path: Path) -> None:
     folder = copy_migrations(raw_storage, tmp_path)
-    (folder / "0900_broken.sql").write_text(
+    (folder / "9900_broken.sql").write_text(
         "CREATE TABLE half (id TEXT PRIMARY KEY);\nINSERT INTO no_such_table VALUES (1);\n"
     )
     with pytest.raises(MigrationError) as caught:
         await migrate(raw_storage, folder)
-    assert "0900_broken.sql" in str(caught.value)
+    assert "9900_broken.sql" in str(caught.value)
     # The earlier files stayed applied; nothing of the broken one remains.
     names = [r["name"] for r in await raw_storage.fetch("SELECT name FROM schema_migrations")]
     assert sorted(names) == ALL
@@ -119,8 +119,8 @@ async def test_two_concurrent_runners_apply_each_migration_once(
 ) -> None:
     async with connect_storage(storage_url) as first, connect_storage(storage_url) as second:
         folder = copy_migrations(first, tmp_path)
-        (folder / "0500_slow.sql").write_text(SLOW_MIGRATION)
-        (folder / "0501_after.sql").write_text("CREATE TABLE after_slow (id TEXT PRIMARY KEY);\n")
+        (folder / "9500_slow.sql").write_text(SLOW_MIGRATION)
+        (folder / "9501_after.sql").write_text("CREATE TABLE after_slow (id TEXT PRIMARY KEY);\n")
         expected = sorted(p.name for p in folder.glob("*.sql"))
 
         results: dict[str, list[str]] = {}
