@@ -210,6 +210,13 @@ async def test_other_constraints_are_integrity_violations(storage: Storage) -> N
         await storage.execute(INSERT_CONTENT, "m1", "T", "podcast", 2000, "[]", "[]", 1.0, 1.0, 0, 1)
 
 
+async def test_executemany_of_nothing_does_nothing(storage: Storage) -> None:
+    await storage.executemany(INSERT_CONTENT, [])
+    async with storage.transaction() as tx:
+        await tx.executemany(INSERT_CONTENT, [])
+    assert await count(storage) == 0
+
+
 async def test_executemany_is_atomic(storage: Storage) -> None:
     rows = [content_row("m1"), content_row("m2"), content_row("m1")]
     with pytest.raises(UniqueViolation):
