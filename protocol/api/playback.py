@@ -184,7 +184,9 @@ def register(table: MethodTable, services: Any) -> None:
                   "content_id": content_id, "device_id": {"type": "string", "maxLength": 128}},
                   "required": ["content_id"], "additionalProperties": False},
               result={"type": "object", "properties": {"session_id": {"type": "string"}, "resume": resume_schema}})
-    table.add("playback.position", position, access=Access.USER,
+    # Inline: the reader of the connection runs it (no task per update). It waits only
+    # when the session must first be taken over from storage, once per session and node.
+    table.add("playback.position", position, access=Access.USER, inline=True,
               summary="Report the position of a session; usually a notification. Written behind, "
                       "within the flush interval",
               params={"type": "object", "properties": {"session_id": session_id, "position_ms": position_ms},

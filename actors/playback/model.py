@@ -1,0 +1,144 @@
+"""Playback values: what a session is, what a position report is, what a resume says."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+import attrs
+
+from actors.errors import InvalidParams
+from actors.playback.rules import ResumeRules
+
+__all__ = [
+    "Entry",
+    "PlaybackSettings",
+    "Report",
+    "ResumeState",
+    "Session",
+    "SessionKey",
+    "Started",
+    "Stopped",
+    "Watching",
+    "iso_utc",
+    "wall_ms",
+]
+
+
+def wall_ms() -> int:
+    """Wall-clock time as epoch milliseconds (what storage keeps)."""
+    return int(time.time() * 1000)
+
+
+def iso_utc(ms: int | None) -> str | None:
+    """Epoch milliseconds as ISO 8601 UTC with milliseconds, e.g. 2024-05-01T12:00:00.000Z."""
+    if ms is None:
+        return None
+    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def _positive(instance: object, attribute: attrs.Attribute, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be positive")
+
+
+@attrs.frozen
+class PlaybackSettings:
+    """How the playback actor keeps positions.
+
+    `flush_interval`: an update is written within this many seconds (plus the time of
+    one write); each (user, item) is written at most once per interval, whatever rate
+    clients send at. `idle_timeout`: a session with no update for this long is closed
+    (checked every `sweep_interval`, so closing happens up to that much later).
+    `max_sessions_per_user`: starting one more closes that user's least recently seen.
+    """
+
+    flush_interval: float = attrs.field(default=1.0, validator=_positive)
+    idle_timeout: float = attrs.field(default=1800.0, validator=_positive)
+    max_sessions_per_user: int = attrs.field(default=16, validator=_positive)
+    rules: ResumeRules = ResumeRules()
+
+    @property
+    def sweep_interval(self) -> float:
+        return min(self.idle_timeout / 4, 60.0)
+
+
+@attrs.frozen(slots=True)
+class SessionKey:
+    """What the edge needs to accept a position for a session: immutable, published by
+    the actor for every session it holds."""
+
+    session_id: str
+    user_id: str
+    content_id: str
+    duration_ms: int  # 0: unknown, any position >= 0 is accepted
+
+    def check_position(self, position_ms: int) -> None:
+        """InvalidParams (field position_ms) unless 0 <= position_ms <= duration."""
+        if position_ms < 0 or (self.duration_ms > 0 and position_ms > self.duration_ms):
+            raise InvalidParams("position_ms", f"must be between 0 and the item's duration ({self.duration_ms} ms)")
+
+
+@attrs.frozen(slots=True)
+class Report:
+    """One position update as received: `at` is its trio time (idleness), `first_at` that
+    of the oldest update it replaced in its slot (durability lag), `updated_at`
+    wall-clock ms (what is stored), `seq` the order of arrival on this node."""
+
+    key: SessionKey
+    position_ms: int
+    updated_at: int
+    at: float
+    first_at: float
+    seq: int
+
+
+@attrs.define(slots=True)
+class Session:
+    key: SessionKey
+    device_id: str
+    started_at: int  # wall ms
+    last_seen: float  # trio time of the last report
+    touched: float  # trio time of the last_seen_at written to storage
+    position_ms: int = 0  # the last position reported in this session
+
+
+@attrs.define(slots=True)
+class Entry:
+    """The latest position of one user in one item, as this node knows it."""
+
+    position_ms: int
+    duration_ms: int
+    updated_at: int  # wall ms; never decreases for a key on this node
+    seq: int  # arrival order of the report it came from; 0 when read from storage
+    dirty_since: float | None = None  # trio time of the oldest update not yet written
+
+
+@attrs.frozen
+class ResumeState:
+    position_ms: int
+    offer_resume: bool
+    completed: bool
+    progress: float
+    updated_at: int | None  # wall ms; None when nothing was ever recorded
+
+
+@attrs.frozen
+class Started:
+    session_id: str
+    resume: ResumeState
+
+
+@attrs.frozen
+class Stopped:
+    position_ms: int
+    completed: bool
+
+
+@attrs.frozen
+class Watching:
+    content_id: str
+    position_ms: int
+    progress: float
+    updated_at: int
