@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--jwt-secret", default=_env("JWT_SECRET"), help="env JWT_SECRET; default generated into the data dir")
     serve.add_argument("--shutdown-timeout", type=float, default=float(_env("MG_SHUTDOWN_TIMEOUT", 25)),
                        help="seconds for a graceful shutdown before exiting 1 (env MG_SHUTDOWN_TIMEOUT)")
+    serve.add_argument("--playback-flush-interval", type=float,
+                       default=float(_env("MG_PLAYBACK_FLUSH_INTERVAL", 1.0)),
+                       help="seconds within which a playback position is written (env MG_PLAYBACK_FLUSH_INTERVAL)")
 
     migrate = sub.add_parser("migrate", help="apply pending migrations and exit")
     _add_common(migrate)
@@ -88,6 +91,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         redis_url=args.redis_url,
         jwt_secret=getattr(args, "jwt_secret", _env("JWT_SECRET")),
         shutdown_timeout=getattr(args, "shutdown_timeout", float(_env("MG_SHUTDOWN_TIMEOUT", 25))),
+        playback_flush_interval=getattr(args, "playback_flush_interval",
+                                        float(_env("MG_PLAYBACK_FLUSH_INTERVAL", 1.0))),
         log_level=args.log_level,
         log_format=args.log_format,
     )
