@@ -129,11 +129,13 @@ class TokensActor(Actor):
         self._apply({family_id: (at_ms, reason)})
 
     async def _watch(self, subscription: Subscription) -> None:
-        """Reload after a reconnect; poll storage while the subscription is down."""
+        """Reload after a reconnect; poll storage while the subscription is down;
+        forget revocations that no longer matter."""
         seen = subscription.reconnects
         last_poll = trio.current_time()
         while True:
             await trio.sleep(WATCH_INTERVAL)
+            self.guard.revoked.prune()
             if subscription.reconnects != seen:
                 seen = subscription.reconnects
                 await self._reload()
