@@ -387,3 +387,14 @@ async def test_a_short_jwt_secret_still_works(nursery: trio.Nursery, tmp_path: A
             assert err.code == AUTH_REQUIRED
     finally:
         app.request_shutdown()
+
+
+async def test_metrics_show_the_revoked_set(gateway: Any) -> None:
+    from tests.support import http_get
+
+    user = await new_user(gateway)
+    async with connect(gateway.url, user["access_token"]) as client:
+        await client.call("auth.logout")
+    status, body = await http_get(gateway.admin + "/metrics")
+    assert status == 200
+    assert b'mg_tokens_state{what="revoked_families"} 1.0' in body

@@ -150,6 +150,12 @@ def register(table: MethodTable, services: Any) -> None:
             raise to_rpc_error(exc) from None  # type: ignore[misc]
 
     table.authorizer = authorize
+    limiter = accounts.hashes.limiter
+    services.metrics.add_callback_gauge(
+        "mg_tokens_state", "Revoked families held in memory; password hashes running and waiting", "what",
+        lambda: [("revoked_families", float(len(revoked))),
+                 ("hashes_running", float(limiter.borrowed_tokens)),
+                 ("hashes_waiting", float(limiter.statistics().tasks_waiting))])
     if services.gateway is not None:
         services.gateway.handshake_auth = handshake
 
