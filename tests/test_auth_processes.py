@@ -13,7 +13,7 @@ from trio_websocket import ConnectionRejected
 
 from protocol.client import RpcClientError
 from tests.auth_helpers import PASSWORD, create_user_cli, login, register_and_login
-from tests.storage.conftest import pg_database, pg_url, redis_server, redis_url  # noqa: F401
+from tests.services import pg_database, pg_url, redis_server, redis_url  # noqa: F401
 from tests.support import GatewayProcess, connect
 from tests.test_auth_e2e import rpc_error, until_closed
 

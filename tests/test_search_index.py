@@ -304,3 +304,70 @@ def test_autocomplete_corrects_earlier_words_and_clamps_limit(ix: SearchIndex) -
     assert len(ix.autocomplete("", limit=0)) == 1
     first = ix.autocomplete("the m")[0]
     assert first.to_dict() == {"text": "The Matrix", "score": first.score, "type": "title", "content_id": "m01"}
+
+
+# -- the static walk for one-word queries ---------------------------------------------
+
+
+def _walk_and_full(catalog) -> tuple[SearchIndex, SearchIndex]:
+    walk = SearchIndex(catalog)
+    walk.bitset_from = walk.static_from = walk.apart_max = 0  # always walk, shift starts
+    walk.walk_extra = 2  # and leave walks early for taking the rest directly
+    full = SearchIndex(catalog)
+    full.bitset_from = full.static_from = 10**9  # always score every hit
+    return walk, full
+
+
+def test_static_walk_finds_title_starting_hits_below_in_the_order() -> None:
+    # "Red Night" starts with the word, so it outranks more popular titles that hold it
+    # later; the walk must keep looking past them.
+    catalog = [
+        item("a", "Night of Red", "movie", 2000, (), (), 5.0, 100),
+        item("b", "Night Red", "movie", 2000, (), (), 5.0, 60),
+        item("c", "Red Night", "movie", 2000, (), (), 5.0, 30),
+        item("d", "Blue Red Moon", "movie", 2000, (), (), 5.0, 20),
+        item("e", "Red Red Night", "movie", 2000, (), (), 5.0, 1),
+        item("f", "Red", "movie", 2000, (), (), 5.0, 0),
+        item("g", "Moon", "movie", 2000, (), (), 5.0, 10**6),
+    ]
+    walk, full = _walk_and_full(catalog)
+    expected = full.query("red ", limit=10)
+    order = ids(expected)
+    assert order.index("c") < order.index("b") < order.index("a")  # the start bonus counts
+    for limit in range(1, 7):
+        assert ids(walk.query("red ", limit=limit)) == ids(expected)[:limit]
+        after, seen = None, []
+        while True:
+            page = walk.query("red ", limit=limit, after=after)
+            seen += ids(page)
+            if page.next_after is None:
+                break
+            after = page.next_after
+        assert seen == ids(expected)
+
+
+@pytest.fixture(scope="module")
+def demo_pair() -> tuple[SearchIndex, SearchIndex]:
+    from actors.catalog.demo import generate
+
+    catalog = list(generate(6000, seed=3))
+    walk, full = SearchIndex(catalog, cache_entries=0), SearchIndex(catalog, cache_entries=0)
+    walk.bitset_from, walk.static_from = 0, 0
+    full.static_from = 10**9
+    return walk, full
+
+
+@pytest.mark.parametrize("text", ["the", "s1e1", "last", "a", "the ", "the last", "return to", "beyond the ", "of the"])
+@pytest.mark.parametrize("filters", [None, {"genres": ["Drama"]}, {"year_min": 2015, "type": "episode"}])
+def test_static_walk_equals_full_scoring_on_the_demo_catalog(demo_pair, text: str, filters) -> None:
+    walk, full = demo_pair
+    for offset in (0, 7, 50):
+        a = walk.query(text, filters, offset=offset, limit=10, include_facets=True)
+        b = full.query(text, filters, offset=offset, limit=10, include_facets=True)
+        assert (ids(a), a.scores, a.total, a.facets) == (ids(b), b.scores, b.total, b.facets)
+    first = full.query(text, filters, limit=10)
+    if len(first.items) > 3:
+        after = (first.scores[3], ids(first)[3])
+        a = walk.query(text, filters, limit=10, after=after)
+        b = full.query(text, filters, limit=10, after=after)
+        assert (ids(a), a.scores) == (ids(b), b.scores)

@@ -25,7 +25,7 @@ from actors.tokens.accounts import Accounts, Grant, HashPool, create_user
 from actors.tokens.crypto import JwtCodec, PasswordHasher
 from actors.tokens.settings import DAY, Clock, TokenSettings
 from actors.tokens.throttle import ThrottlePolicy
-from tests.storage.conftest import aio_loop, pg_database, pg_url, raw_storage, storage, storage_url  # noqa: F401
+from tests.services import aio_loop, pg_database, pg_url, raw_storage, storage, storage_url  # noqa: F401
 
 PASSWORD = "correct horse battery staple"
 TEST_HASHER = PasswordHasher.for_tests()

@@ -441,3 +441,63 @@ def test_revoked_set_stays_bounded_under_churn(clock: FakeClock) -> None:
 def test_revoked_set_rejects_bad_config(ttl: float, skew: float) -> None:
     with pytest.raises(ValueError):
         RevokedFamilies(access_ttl=ttl, skew=skew)
+
+
+# ------------------------------------------------------------------ signing key
+
+
+def test_a_long_secret_is_the_key_itself() -> None:
+    from actors.tokens.crypto import signing_key
+
+    assert signing_key("k" * 32) == (b"k" * 32, False)
+    assert signing_key(b"\x00" * 40) == (b"\x00" * 40, False)
+
+
+def test_a_short_secret_is_stretched_alike_on_every_node() -> None:
+    from actors.tokens.crypto import signing_key
+
+    key, derived = signing_key("secret")
+    assert derived and len(key) == 32
+    assert signing_key(b"secret") == (key, True)  # same secret, same key: nodes agree
+    assert signing_key("secret2")[0] != key
+    JwtCodec(key)  # long enough for the codec
+    with pytest.raises(ValueError):
+        signing_key("")
+
+
+# --------------------------------------------------------------------- throttle
+
+
+def test_throttle_locks_after_the_limit_and_doubles_up_to_the_cap() -> None:
+    from actors.tokens.throttle import ThrottlePolicy
+
+    policy = ThrottlePolicy(max_failures=3, base_lock=10, max_lock=60)
+    assert [policy.lock_for(n) for n in range(1, 8)] == [0, 0, 10, 20, 40, 60, 60]
+    assert policy.lock_for(10_000) == 60
+
+
+# ------------------------------------------------------------------------ guard
+
+
+def test_guard_refuses_revoked_families_and_expired_principals(clock: FakeClock) -> None:
+    from actors.errors import TokenRevoked
+    from actors.tokens.guard import TokenGuard
+
+    codec = JwtCodec(SECRET, ttl=60, leeway=0, clock=clock)
+    revoked = RevokedFamilies(60, clock)
+    guard = TokenGuard(codec, revoked, clock)  # type: ignore[arg-type]
+    token, _ = codec.issue("u1", "fam-1", ["user"])
+    claims = guard.check(token)
+    guard.still_valid(claims)
+    revoked.add("fam-1")
+    with pytest.raises(TokenRevoked):
+        guard.check(token)
+    with pytest.raises(TokenRevoked):
+        guard.still_valid(claims)
+    other, _ = codec.issue("u1", "fam-2", ["user"])
+    live = guard.check(other)
+    clock.now += 61
+    with pytest.raises(AuthRequired):
+        guard.still_valid(live)
+    with pytest.raises(AuthRequired):
+        guard.check(other)
