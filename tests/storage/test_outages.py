@@ -22,7 +22,7 @@ from actors.storage import (
     open_storage,
 )
 
-from .conftest import free_port
+from tests.services import free_port
 from .helpers import TcpProxy
 
 

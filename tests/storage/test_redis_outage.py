@@ -10,7 +10,7 @@ import trio
 
 from actors.kv import connect_kv
 
-from .conftest import RedisServer, free_port
+from tests.services import RedisServer, free_port
 from .helpers import eventually
 
 
