@@ -122,7 +122,9 @@ class App:
         )
         self.metrics.add_callback_gauge(
             "mg_dependency_up", "1 while an outside service is reachable", "dependency",
-            lambda: [("redis", float(self.services.kv.healthy))] if self.services.kv is not None else [],
+            lambda: [(name, float(dep.healthy)) for name, dep in
+                     (("database", self.services.storage), ("redis", self.services.kv if config.redis_url else None))
+                     if dep is not None],
         )
 
     def request_shutdown(self) -> None:
