@@ -20,8 +20,9 @@ the title (+0.1), the words appear as a phrase (+0.15), the title starts with th
 (+0.1, a leading "the"/"a"/"an" ignored) or is exactly them (+0.25, same), plus
 `popularity_score` (0..0.5, log-scaled, half at popularity 1000). Matching is AND over
 the query words, except stopwords ("the", "of", ...), which are optional when the query
-has other words; the last word also matches as a prefix (up to 50 completions, weight
-0.8) unless the query ends with a separator.
+has other words; the last word also matches as a prefix (up to 50 completions; a title
+holding a completion but not the word counts it as 0.8 of one occurrence) unless the
+query ends with a separator.
 
 Spelling: when the query as typed finds nothing, or one of its words matches nothing,
 the query is corrected word by word (see `spelling` for the rule per word length and
@@ -36,7 +37,7 @@ import heapq
 import math
 import sys
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import chain
 from typing import Any
 
@@ -66,13 +67,14 @@ FACET_VALUES = 100
 AUTOCOMPLETE_MAX = 50
 FUZZY_PREFIX_MIN = 4  # autocomplete tolerates one typo in a prefix from this length
 FUZZY_PREFIX_WORDS = 200
-BITSET_FROM = 4000
+BITSET_FROM = 1500  # hit sets larger than this are filtered and counted as bitsets
+STATIC_FROM = 1500  # queries with more hits walk the static order (see _top_walk)
+WORD_BITS_FROM = 2000  # words in at least this many titles also keep a bitset
+AVGDL_DRIFT = 0.05  # re-freeze the mean title length when it drifts this much
 CACHE_FROM = 1500  # queries with at least this many hits are cached (until a write)
 CACHE_ENTRIES = 128
 CACHE_MAX_HITS = 400_000  # cached hits in all, about 40 MB at most
-_MAX_DL = 63  # hit sets larger than this are filtered and counted as bitsets
-_DIRECT_LIMIT = 2000  # autocomplete: candidate sets up to this size are sorted directly
-_SCAN_LIMIT = 4000  # autocomplete: popularity-order scan budget before going direct
+_MAX_DL = 63  # title lengths beyond count as this
 _RATING_BUCKETS = 101
 _TYPE_CODE = {t: i for i, t in enumerate(CONTENT_TYPES)}
 _TOP = "\U0010ffff"
@@ -140,6 +142,9 @@ class _Plan:
     terms: tuple[tuple[str | None, str | None, float], ...]
     candidates: Any  # set/list of slots holding every required word
     unmatched: bool  # some word (required or not) matches nothing
+    hits_word: str | None = None  # the word whose titles `candidates` are, if one
+    single: str | None = None  # the query is this one word (no completions)
+    walkable: bool = False  # no word has completions: `_top_walk` can rank the hits
 
 
 @attrs.frozen
@@ -151,6 +156,7 @@ class _Full:
     facets: dict[str, Any] | None
     corrected: str | None = None
     ordered: bool = False  # `scored` sorted
+    partial: bool = False  # `scored` holds only what the page asked for, sorted
 
 
 class _Labels:
@@ -193,6 +199,9 @@ class SearchIndex:
 
     bitset_from = BITSET_FROM  # tests lower these to exercise both paths
     cache_from = CACHE_FROM
+    static_from = STATIC_FROM
+    apart_max = STATIC_FROM  # _top_walk scores up to this many title-starting hits apart
+    walk_extra = 400  # _top_walk walks 4 entries per hit of a title length, plus this
 
     def __init__(self, items: Iterable[ContentItem] = (), *, cache_entries: int = CACHE_ENTRIES) -> None:
         """`cache_entries`: how many expensive query results to keep between writes
@@ -226,6 +235,19 @@ class SearchIndex:
         self._vocab: list[str] = []
         self._order: list[tuple[float, str, int]] = []
         self._total_len = 0
+        # BM25's mean title length is frozen (and with it each title's length factor)
+        # until it drifts by AVGDL_DRIFT, so a title's score for a one-word query it
+        # holds once, not first, is a static value: `_static`, ordered per title
+        # length in `_sorder_dl`.
+        self._avgdl = 0.0
+        self._kdl = _length_factors(1.0)
+        self._static: list[float] = []
+        self._sorder_dl: dict[int, list[tuple[float, str, int]]] = {}  # (-static, id, slot)
+        self._dl_bits: dict[int, int] = {}  # title length -> bitset
+        self._starts: dict[str, set[int]] = {}  # word -> titles starting with it
+        self._repeats: dict[str, set[int]] = {}  # word (not a stopword) -> titles holding it twice+
+        self._exact: dict[str, set[int]] = {}  # title words, a leading article aside -> titles
+        self._word_bits: dict[str, int] = {}  # frequent word -> bitset of its titles
         self._genres = _Labels()
         self._platforms = _Labels()
         self._alive = 0
@@ -290,6 +312,10 @@ class SearchIndex:
         self._order = sorted(
             (-self._pop[d], it.id, d) for d, it in enumerate(self._items) if it is not None
         )
+        self._refreeze()
+        for w, s in self._postings.items():
+            if len(s) >= WORD_BITS_FROM:
+                self._word_bits[w] = bits.from_ids(s)
         live = [d for d, it in enumerate(self._items) if it is not None]
         self._alive |= bits.from_ids(live)
         for g, ids in enumerate(g_lists):
@@ -332,6 +358,7 @@ class SearchIndex:
         self._texts.append("")
         self._ids.append("")
         self._pop.append(0.0)
+        self._static.append(0.0)
         self._year.append(0)
         self._rating.append(0.0)
         self._type.append(0)
@@ -359,6 +386,12 @@ class SearchIndex:
                 new_words.append(w)
             else:
                 s.add(d)
+        starts, repeats, core = _walk_classes(toks)
+        for w in starts:
+            self._starts.setdefault(w, set()).add(d)
+        for w in repeats:
+            self._repeats.setdefault(w, set()).add(d)
+        self._exact.setdefault(core, set()).add(d)
         self._pop[d] = popularity_score(item.popularity)
         self._year[d] = item.year
         self._rating[d] = item.rating
@@ -377,6 +410,17 @@ class SearchIndex:
             self.speller.add_word(w)
         bisect.insort(self._order, (-self._pop[d], item.id, d))
         bit = 1 << d
+        word_bits = self._word_bits
+        for w in set(self._toks[d]):
+            if w in word_bits:
+                word_bits[w] |= bit
+            elif len(self._postings[w]) >= WORD_BITS_FROM:
+                word_bits[w] = bits.from_ids(self._postings[w])
+        self._static[d] = self._static_of(d)
+        dl = min(len(self._toks[d]), _MAX_DL)
+        bisect.insort(self._sorder_dl.setdefault(dl, []), (-self._static[d], item.id, d))
+        self._dl_bits[dl] = self._dl_bits.get(dl, 0) | bit
+        self._maybe_refreeze()
         self._alive |= bit
         for g in self._gids[d]:
             self._genres.bits[g] |= bit
@@ -394,17 +438,35 @@ class SearchIndex:
         assert item is not None
         toks = self._toks[d]
         self._total_len -= len(toks)
+        bit = 1 << d
+        word_bits = self._word_bits
         for w in set(toks):
             s = self._postings[w]
             s.discard(d)
+            if w in word_bits:
+                if len(s) < WORD_BITS_FROM // 2:
+                    del word_bits[w]
+                else:
+                    word_bits[w] ^= bit
             if not s:
                 del self._postings[w]
                 i = bisect.bisect_left(self._vocab, w)
                 del self._vocab[i]
+        starts, repeats, core = _walk_classes(toks)
+        for table, words in ((self._starts, starts), (self._repeats, repeats), (self._exact, (core,))):
+            for w in words:
+                held = table[w]
+                held.discard(d)
+                if not held:
+                    del table[w]
         key = (-self._pop[d], item.id, d)
         i = bisect.bisect_left(self._order, key)
         del self._order[i]
-        bit = 1 << d
+        key = (-self._static[d], item.id, d)
+        dl = min(len(toks), _MAX_DL)
+        order = self._sorder_dl[dl]
+        del order[bisect.bisect_left(order, key)]
+        self._dl_bits[dl] ^= bit
         self._alive ^= bit
         for g in self._gids[d]:
             self._genres.bits[g] ^= bit
@@ -421,11 +483,46 @@ class SearchIndex:
         rs = self._r_sorted[b]
         del rs[bisect.bisect_left(rs, (item.rating, d))]
         del self._slot[item.id]
+        self._maybe_refreeze()
         self._items[d] = None
         self._toks[d] = ()
         self._texts[d] = self._ids[d] = ""
         self._gids[d] = self._pids[d] = ()
         self._gmask[d] = self._pmask[d] = 0
+
+    def _static_of(self, d: int) -> float:
+        """The score of slot d for a one-word query it holds once, not first (the
+        arithmetic is the one `_scorer` does, so both give the same float)."""
+        dl = len(self._toks[d])
+        s = 1 / (1 + self._kdl[dl if dl < _MAX_DL else _MAX_DL]) + ALL_TERMS_BONUS
+        return round(s + self._pop[d], 6)
+
+    def refresh_statistics(self) -> None:
+        """Recompute the corpus statistics scores use (mean title length) now. Writes
+        refresh them when they drift by more than AVGDL_DRIFT; until then scores stay
+        comparable across pages."""
+        self._invalidate()
+        self._refreeze()
+
+    def _maybe_refreeze(self) -> None:
+        n = len(self._slot)
+        if n and abs(self._total_len / n - self._avgdl) > AVGDL_DRIFT * self._avgdl:
+            self._refreeze()
+
+    def _refreeze(self) -> None:
+        n = len(self._slot)
+        self._avgdl = (self._total_len / n if n else 0.0) or 1.0
+        self._kdl = _length_factors(self._avgdl)
+        items, static, toks = self._items, self._static, self._toks
+        orders: dict[int, list[tuple[float, str, int]]] = {}
+        for d, it in enumerate(items):
+            if it is not None:
+                static[d] = v = self._static_of(d)
+                orders.setdefault(min(len(toks[d]), _MAX_DL), []).append((-v, it.id, d))
+        for order in orders.values():
+            order.sort()
+        self._sorder_dl = orders
+        self._dl_bits = {dl: bits.from_ids([e[2] for e in order]) for dl, order in orders.items()}
 
     # -- corrections ------------------------------------------------------------------
 
@@ -504,8 +601,9 @@ class SearchIndex:
         if full is not None:
             self._cache.move_to_end(key)
         else:
-            full = self._search(tokens, prefix_last, f, include_facets)
-            if len(full.scored) >= self.cache_from and self.cache_entries:
+            want = limit + 1 if after is not None else offset + limit
+            full = self._search(tokens, prefix_last, f, include_facets, want, after)
+            if not full.partial and len(full.scored) >= self.cache_from and self.cache_entries:
                 full.scored.sort()
                 full = attrs.evolve(full, ordered=True)
                 self._cache_put(key, full)
@@ -523,16 +621,24 @@ class SearchIndex:
             self._cache.clear()
             self._cached_hits = 0
 
-    def _search(self, tokens: list[str], prefix_last: bool, f: Filters, include_facets: bool) -> _Full:
+    def _search(
+        self,
+        tokens: list[str],
+        prefix_last: bool,
+        f: Filters,
+        include_facets: bool,
+        want: int,
+        after: tuple[float, str] | None,
+    ) -> _Full:
         plan = self._plan(tokens, prefix_last)
-        full = self._run(plan, f, include_facets)
+        full = self._run(plan, f, include_facets, want, after)
         if full.total == 0 or plan.unmatched:
             fixed = self._correct_tokens(tokens, prefix_last)
             if fixed:
                 plan2 = self._plan(fixed[:MAX_QUERY_TOKENS], prefix_last)
                 # Cheap pre-check: the corrected words must select more before scoring.
                 if len(plan2.candidates) > full.total:
-                    second = self._run(plan2, f, include_facets)
+                    second = self._run(plan2, f, include_facets, want, after)
                     if second.total > full.total:
                         return attrs.evolve(second, corrected=" ".join(fixed))
         return full
@@ -561,10 +667,14 @@ class SearchIndex:
         unmatched = any(not s for s in term_docs)
         required = [i for i, t in enumerate(tokens) if t not in STOPWORDS] or list(range(len(tokens)))
         sets = sorted((term_docs[i] for i in required), key=len)
+        hits_word = None
         if not sets[0]:
             candidates: Any = ()
         elif len(sets) == 1:
             candidates = sets[0]
+            (i,) = required
+            if terms[i][1] is None:
+                hits_word = terms[i][0]
         else:
             candidates = sets[0].intersection(*sets[1:])
         n = max(1, len(self._slot))
@@ -576,13 +686,27 @@ class SearchIndex:
             terms=tuple((w, p, x / total_idf) for (w, p), x in zip(terms, idf)),
             candidates=candidates,
             unmatched=unmatched,
+            hits_word=hits_word,
+            single=hits_word if len(tokens) == 1 else None,
+            walkable=True,
         )
 
-    def _run(self, plan: _Plan, f: Filters, include_facets: bool) -> _Full:
+    def _run(
+        self, plan: _Plan, f: Filters, include_facets: bool, want: int, after: tuple[float, str] | None
+    ) -> _Full:
+        """Filter, count and score a plan's hits. `want` and `after` tell how much of
+        the order a page needs: a one-word query with many hits answers just that
+        (a `partial` result) instead of scoring every hit."""
         hits = plan.candidates
         if len(hits) > self.bitset_from:
-            final_bits, facets = self._filter_bits(bits.from_ids(hits), f, include_facets)
+            hit_bits = self._word_bits.get(plan.hits_word) if plan.hits_word else None
+            if hit_bits is None:
+                hit_bits = bits.from_ids(hits)
+            final_bits, facets = self._filter_bits(hit_bits, f, include_facets)
             total = final_bits.bit_count()
+            if plan.walkable and total > self.static_from:
+                top = self._top_walk(plan, final_bits, want, after)
+                return _Full(scored=top, total=total, facets=facets, partial=True)
             if total == len(hits):
                 final: Any = hits
             elif total <= len(hits) // 4:
@@ -593,11 +717,141 @@ class SearchIndex:
         else:
             final, facets = self._filter_lists(hits, f, include_facets)
             total = len(final)
-        return _Full(scored=self._score(final, plan), total=total, facets=facets)
+        return _Full(scored=list(map(self._scorer(plan), final)), total=total, facets=facets)
+
+    def _top_walk(
+        self, plan: _Plan, final_bits: int, want: int, after: tuple[float, str] | None
+    ) -> list[tuple[float, str, int]]:
+        """The best `want` keys (after `after`) of a query with many hits, without
+        scoring every hit.
+
+        A title's static value is its score for a one-word query it holds once, not
+        first (`_static_of`). A title holding each query word at most once (stopwords
+        count once) that is not an exact match scores at most its static value plus
+        the phrase and start bonuses: its text part is at most the one-word part, since
+        the words' weights sum to 1. So, walking titles by static value, nothing
+        further can enter the best `want` once the current static value plus those
+        bonuses falls below the `want`-th best key found. The other titles (a query
+        word twice, exact matches, and the titles that may start with the query when
+        they are few, which drops the start bonus from the bound) are scored apart
+        first. For a one-word query, a walked title that does not start with the word
+        scores exactly its static value, so only those starting with it are scored.
+
+        Titles are walked per title length (within one length, static order is
+        popularity order): lengths holding no hit are skipped, and where hits turn out
+        sparse the walk stops and takes the rest of them directly, so the many short
+        popular titles a query does not match are not walked through.
+        """
+        q = plan.tokens
+        core = strip_article(q)
+        single = plan.single
+        apart = set(self._exact.get(" ".join(core), ()))
+        for w, _, _ in plan.terms:
+            if w is not None and w in self._repeats:
+                apart |= self._repeats[w]
+        if single is not None:
+            starting: set[int] | None = self._starts.get(single, set())
+        else:
+            starting = self._may_start(q, core, plan.terms[-1][1] is not None)
+        if starting is not None and len(starting) <= self.apart_max:
+            apart |= starting
+            starting, slack = set(), 0.0
+        else:
+            slack = START_BONUS
+        if len(q) > 1:
+            slack += PHRASE_BONUS
+        slack += 2e-6  # scores are rounded to 1e-6
+        score = self._scorer(plan)
+        if single is None:
+            starting = None  # every walked title is scored
+        akey = (-after[0], after[1], math.inf) if after is not None else None
+        mem = bits.membership(final_bits, len(self._items))
+        top = sorted(
+            k for k in map(score, [d for d in apart if mem[d >> 3] >> (d & 7) & 1]) if akey is None or k > akey
+        )[:want]
+        # A walk stops at an entry whose key exceeds `thr` (= its static value plus the
+        # bonuses still possible falls below the want-th best score).
+        thr = top[want - 1][0] + slack if len(top) >= want else math.inf
+
+        def offer(e: tuple[float, str, int]) -> float:
+            if akey is None or e > akey:
+                if len(top) < want:
+                    bisect.insort(top, e)
+                elif e < top[-1]:
+                    bisect.insort(top, e)
+                    top.pop()
+                else:
+                    return thr
+                if len(top) >= want:
+                    return top[want - 1][0] + slack
+            return thr
+
+        groups = []
+        for dl, order in self._sorder_dl.items():
+            sub = final_bits & self._dl_bits[dl]
+            if order and sub:
+                groups.append((order[0][0], dl, order, sub))
+        groups.sort()
+        static, ids = self._static, self._ids
+        for first, _, order, sub in groups:
+            if first > thr:
+                break  # the best title of this length, and of all later ones, cannot enter
+            i = 0 if after is None else bisect.bisect_left(order, (-(after[0] + 2e-6),))
+            # Walk while it pays; past 4 entries per hit of this length the hits are
+            # sparse here: take the rest of them directly.
+            stop = min(len(order), i + 4 * sub.bit_count() + self.walk_extra)
+            while i < stop:
+                e = order[i]
+                if e[0] > thr:
+                    break
+                i += 1
+                d = e[2]
+                if mem[d >> 3] >> (d & 7) & 1 and d not in apart:
+                    thr = offer(e if starting is not None and d not in starting else score(d))
+            else:
+                if i < len(order):
+                    rest = sorted((-static[d], ids[d], d) for d in bits.to_ids(sub))
+                    for e in rest[bisect.bisect_left(rest, order[i]) :]:
+                        if e[0] > thr:
+                            break
+                        d = e[2]
+                        if d not in apart:
+                            thr = offer(e if starting is not None and d not in starting else score(d))
+        return top
+
+    def _may_start(self, q: tuple[str, ...], core: tuple[str, ...], prefix: bool) -> set[int] | None:
+        """Titles that may earn the start bonus for query words `q` (None: too many to
+        tell). They start with q's first word or core's, or, when that word is the
+        last and a prefix, with a word it begins."""
+        out: set[int] = set()
+        for seq in {q, core}:
+            if not seq:
+                continue
+            if prefix and len(seq) == 1:
+                words = self._completions(seq[0], self.apart_max)
+                if len(words) >= self.apart_max:
+                    return None
+            else:
+                words = [seq[0]]
+            for w in words:
+                held = self._starts.get(w)
+                if held:
+                    out |= held
+                    if len(out) > self.apart_max:
+                        return None
+        return out
 
     def _page(self, full: _Full, offset: int, limit: int, after: tuple[float, str] | None) -> QueryResult:
         scored = full.scored
-        if full.ordered:
+        if full.partial:
+            # Already the page's part of the order (after `after`, or from the top).
+            if after is not None:
+                page = scored[:limit]
+                more = len(scored) > limit
+            else:
+                page = scored[offset : offset + limit]
+                more = offset + limit < full.total
+        elif full.ordered:
             if after is not None:
                 start = bisect.bisect_right(scored, (-after[0], after[1], math.inf))
             else:
@@ -623,73 +877,74 @@ class SearchIndex:
             next_after=(-page[-1][0], page[-1][1]) if more and page else None,
         )
 
-    def _score(self, docs: Any, plan: _Plan) -> list[tuple[float, str, int]]:
-        """(-score, id, slot) for each doc; see the module docstring for the formula.
+    def _scorer(self, plan: _Plan) -> Callable[[int], tuple[float, str, int]]:
+        """slot -> (-score, id, slot) for `plan`; see the module docstring for the formula.
 
-        Word counts and phrase tests run on each title's tokens (tuple.count) and its
-        " word word " string (substring search), both in C."""
-        toks_of, texts, pop, ids = self._toks, self._texts, self._pop, self._ids
-        n = max(1, len(self._slot))
-        avg = self._total_len / n or 1.0
-        kdl = [K1 * (1 - B + B * dl / avg) for dl in range(_MAX_DL + 1)]
+        Word counts run on the title's tokens (tuple.count) and phrase tests on its
+        " word word " string (substring search), both in C. A stopword counts once."""
+        toks_of, texts, pop, ids, kdl = self._toks, self._texts, self._pop, self._ids, self._kdl
         q = plan.tokens
-        m = len(q)
         core = strip_article(q)
-        tail = "" if plan.prefix_last else " "
-        phrase = " " + " ".join(q) + tail  # the query as a run of title words
-        core_phrase = " " + " ".join(core) + tail
-        whole = " " + " ".join(core) + " "  # the whole title, article aside
-        terms = plan.terms
-        out = []
-        append = out.append
-        if m == 1 and terms[0][1] is None:
-            # One word without completions: the common single-word query.
-            w = q[0]
-            for d in docs:
+        exact_titles = self._exact.get(" ".join(core), ())
+        if plan.single is not None:
+            w = plan.single
+            once = w in STOPWORDS
+
+            def score_one(d: int) -> tuple[float, str, int]:
                 toks = toks_of[d]
                 dl = len(toks)
-                tf = toks.count(w)
+                tf = 1 if once else toks.count(w)
                 s = tf / (tf + kdl[dl if dl < _MAX_DL else _MAX_DL]) + ALL_TERMS_BONUS
                 if toks[0] == w or (dl > 1 and toks[1] == w and toks[0] in ARTICLES):
                     s += START_BONUS
-                    if dl == 1 or (dl == 2 and toks[0] in ARTICLES and w not in ARTICLES):
+                    if d in exact_titles:
                         s += EXACT_BONUS
-                append((-round(s + pop[d], 6), ids[d], d))
-            return out
-        for d in docs:
+                return (-round(s + pop[d], 6), ids[d], d)
+
+            return score_one
+        several = len(q) > 1
+        tail = "" if plan.terms[-1][1] is not None else " "  # the last word as a prefix?
+        phrase = " " + " ".join(q) + tail  # the query as a run of title words
+        core_phrase = " " + " ".join(core) + tail
+        terms = tuple((w, prefix, weight, w in STOPWORDS) for w, prefix, weight in plan.terms)
+
+        def score(d: int) -> tuple[float, str, int]:
             toks = toks_of[d]
             text = texts[d]
             dl = len(toks)
             k = kdl[dl if dl < _MAX_DL else _MAX_DL]
             s = 0.0
             every = True
-            for w, prefix, weight in terms:
-                if prefix is None:
-                    tf = toks.count(w) if w else 0
+            for w, prefix, weight, once in terms:
+                if w is None:
+                    exact = 0
+                elif once:
+                    exact = 1 if w in toks else 0
                 else:
-                    exact = toks.count(w) if w else 0
-                    tf = exact + PREFIX_WEIGHT * (text.count(prefix) - exact)
+                    exact = toks.count(w)
+                if not exact and prefix is not None and prefix in text:
+                    tf = PREFIX_WEIGHT  # a completion counts once, at a discount
+                else:
+                    tf = exact
                 if tf:
                     s += weight * tf / (tf + k)
                 else:
                     every = False
             if every:
                 s += ALL_TERMS_BONUS
-                if m > 1 and phrase in text:
+                if several and phrase in text:
                     s += PHRASE_BONUS
-                if text.startswith(phrase) or (
-                    toks[0] in ARTICLES and text.startswith(core_phrase, len(toks[0]) + 1)
+                if (
+                    text.startswith(phrase)
+                    or text.startswith(core_phrase)
+                    or (toks[0] in ARTICLES and text.startswith(core_phrase, len(toks[0]) + 1))
                 ):
                     s += START_BONUS
-                    if text == whole or (
-                        dl > 1
-                        and toks[0] in ARTICLES
-                        and len(text) == len(toks[0]) + 1 + len(whole)
-                        and text.endswith(whole)
-                    ):
+                    if d in exact_titles:
                         s += EXACT_BONUS
-            append((-round(s + pop[d], 6), ids[d], d))
-        return out
+            return (-round(s + pop[d], 6), ids[d], d)
+
+        return score
 
     # -- filters and facets -----------------------------------------------------------
 
@@ -886,20 +1141,19 @@ class SearchIndex:
             if not within:
                 return []
         if prefix is None:
-            docs = heapq.nsmallest(limit, within, key=self._pop_key)
-            return [self._suggest(d, True) for d in docs]
+            return [self._suggest(d, True) for d in self._popular(within, limit, set())]
         words = self._completions(prefix, 10**9)
-        exact = self._top_docs(words, within, limit, set())
+        exact = self._popular(within, limit, set(), words=words, test=" " + prefix) if words else []
         out = [self._suggest(d, True) for d in exact]
         if len(out) < limit and len(prefix) >= FUZZY_PREFIX_MIN:
             fuzzy = self._fuzzy_prefix_words(prefix)
             if fuzzy:
-                more = self._top_docs(fuzzy, within, limit - len(out), set(exact))
+                more = self._popular(within, limit - len(out), set(exact), words=fuzzy)
                 out.extend(self._suggest(d, False) for d in more)
         return out
 
     def _pop_key(self, d: int) -> tuple[float, str]:
-        return (-self._pop[d], self._items[d].id)  # type: ignore[union-attr]
+        return (-self._pop[d], self._ids[d])
 
     def _suggest(self, d: int, exact: bool) -> Suggestion:
         item = self._items[d]
@@ -907,44 +1161,68 @@ class SearchIndex:
         share = self._pop[d] / POP_WEIGHT * 0.5
         return Suggestion(text=item.title, score=round(share + (0.5 if exact else 0.0), 6), type="title", content_id=item.id)
 
-    def _top_docs(self, words: list[str], within: Any, limit: int, exclude: set[int]) -> list[int]:
-        """The `limit` most popular slots holding one of `words` (and in `within`)."""
-        if not words:
-            return []
-        postings = self._postings
-        wordset = set(words)
-        # How many slots hold one of the words (capped: only the order of size matters).
-        size = 0
-        for w in words:
-            size += len(postings[w])
-            if size > _DIRECT_LIMIT:
-                break
-        if within is not None and len(within) <= _DIRECT_LIMIT and len(within) <= size:
-            toks = self._toks
-            cands = [d for d in within if d not in exclude and not wordset.isdisjoint(toks[d])]
-            return heapq.nsmallest(limit, cands, key=self._pop_key)
-        if size <= _DIRECT_LIMIT:
-            cands_set = set().union(*(postings[w] for w in words))
+    def _most_popular(self, cands: Any, limit: int) -> list[int]:
+        """The `limit` most popular of `cands`, in (popularity desc, id) order."""
+        if len(cands) > limit:
+            pop = self._pop
+            floor = heapq.nlargest(limit, map(pop.__getitem__, cands))[-1]
+            cands = [d for d in cands if pop[d] >= floor]
+        return sorted(cands, key=self._pop_key)[:limit]
+
+    def _popular(
+        self,
+        within: Any,
+        limit: int,
+        exclude: set[int],
+        *,
+        words: list[str] | None = None,
+        test: str | None = None,
+    ) -> list[int]:
+        """The `limit` most popular slots in `within` (None: all) holding one of `words`
+        (None: any), not in `exclude`. `test`, when given, is " prefix", a substring
+        test on the title equivalent to holding one of `words`.
+
+        Three ways, picked by estimated cost: filter `within`; union the words'
+        postings; walk the popularity order until enough are found.
+        """
+        postings, texts, toks = self._postings, self._texts, self._toks
+        wordset = None if words is None or test is not None else set(words)
+
+        def matches(d: int) -> bool:
+            if d in exclude:
+                return False
+            if test is not None:
+                return test in texts[d]
+            return wordset is None or not wordset.isdisjoint(toks[d])
+
+        n = max(1, len(self._slot))
+        size = n if words is None else sum(len(postings[w]) for w in words)
+        expected = size * (len(within) / n if within is not None else 1.0)
+        cost_filter = 0.15 * len(within) if within is not None else math.inf
+        cost_union = 0.05 * size if words is not None else math.inf
+        cost_walk = 0.3 * limit * n / max(expected, 0.5)
+        if cost_walk < min(cost_filter, cost_union):
+            out: list[int] = []
+            budget = 3 * cost_walk / 0.3 + 100
+            for i, (_, _, d) in enumerate(self._order):
+                if (within is None or d in within) and matches(d):
+                    out.append(d)
+                    if len(out) == limit:
+                        return out
+                if i > budget:
+                    break
+            else:
+                return out
+            # Sparser than estimated: fall through to a direct way.
+        if cost_filter <= cost_union:
+            cands: Any = [d for d in within if matches(d)]
+        else:
+            assert words is not None
+            cands = set().union(*(postings[w] for w in words))
             if within is not None:
-                cands_set &= within
-            cands_set -= exclude
-            return heapq.nsmallest(limit, cands_set, key=self._pop_key)
-        # Both sides large: walk the popularity order, which finds matches fast.
-        toks = self._toks
-        out: list[int] = []
-        for i, (_, _, d) in enumerate(self._order):
-            if i == _SCAN_LIMIT:
-                break
-            if (within is None or d in within) and d not in exclude and not wordset.isdisjoint(toks[d]):
-                out.append(d)
-                if len(out) == limit:
-                    return out
-        # Rare and sparse after all: gather them directly.
-        cands_set = set().union(*(postings[w] for w in words))
-        if within is not None:
-            cands_set &= within
-        cands_set -= exclude
-        return heapq.nsmallest(limit, cands_set, key=self._pop_key)
+                cands &= within
+            cands -= exclude
+        return self._most_popular(cands, limit)
 
     def _fuzzy_prefix_words(self, prefix: str) -> list[str]:
         """Vocabulary words whose start is one edit from `prefix` but not `prefix` itself."""
@@ -975,3 +1253,20 @@ class SearchIndex:
             return heapq.nlargest(FUZZY_PREFIX_WORDS, found, key=self.frequency)
         return sorted(found)
 
+
+def _length_factors(avgdl: float) -> list[float]:
+    """BM25's k1 * (1 - b + b * len / avglen) for title lengths 0.._MAX_DL."""
+    return [K1 * (1 - B + B * dl / avgdl) for dl in range(_MAX_DL + 1)]
+
+
+def _walk_classes(toks: tuple[str, ...]) -> tuple[set[str], set[str], str]:
+    """What `_top_walk` needs to know of a title: the words it starts with (a leading
+    article aside), the words it holds more than once (stopwords aside: they count
+    once), and its words without a leading article (the key of an exact match)."""
+    if not toks:
+        return set(), set(), ""
+    starts = {toks[0]}
+    if len(toks) > 1 and toks[0] in ARTICLES:
+        starts.add(toks[1])
+    repeats = {w for w in set(toks) if w not in STOPWORDS and toks.count(w) > 1} if len(toks) > 1 else set()
+    return starts, repeats, " ".join(strip_article(toks))
