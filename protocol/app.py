@@ -115,6 +115,8 @@ class App:
         self.admin = AdminServer(ready=lambda: self.ready, metrics=self.metrics.render)
         self.ready = False
         self._stop_requested = trio.Event()
+        self._release_services = trio.Event()
+        self._services_released = trio.Event()
         self.metrics.add_callback_gauge(
             "mg_actor_mailbox_depth", "Messages waiting in each actor's mailbox", "actor",
             lambda: ((name, float(ref.depth())) for name in self.registry.names()
@@ -127,6 +129,19 @@ class App:
                      if dep is not None],
         )
 
+    async def _hold_services(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep storage and the KV open in a task of their own until the close-pools phase:
+        their context managers hold cancel scopes, which must be left by the task that
+        entered them."""
+        async with open_services(self.config, self.services):
+            task_status.started()
+            await self._release_services.wait()
+        self._services_released.set()
+
+    async def _close_services(self) -> None:
+        self._release_services.set()
+        await self._services_released.wait()
+
     def request_shutdown(self) -> None:
         """Begin the same graceful shutdown as SIGTERM (used by tests and embedders)."""
         self._stop_requested.set()
@@ -134,27 +149,25 @@ class App:
     async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> int:
         cfg = self.config
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async with asyncio_bridge(cfg):
-                stack = AsyncExitStack()
-                async with stack, trio.open_nursery() as nursery:
-                    await stack.enter_async_context(open_services(cfg, self.services))
-                    children = [spec for d in self.domains if hasattr(d, "children")
-                                for spec in d.children(self.services)]
-                    supervisor = Supervisor("root", children, registry=self.registry,
-                                            on_event=self.metrics.on_runtime_event)
-                    self.services.supervisor = supervisor
-                    await nursery.start(supervisor.run)
-                    for domain in self.domains:
-                        domain.register(self.table, self.services)
-                    admin_port = await nursery.start(self.admin.serve, cfg.host, cfg.admin_port)
-                    ws_port = await nursery.start(self.gateway.serve, cfg.host, cfg.port)
-                    log.info("listening ws=%s:%s admin=%s:%s", cfg.host, ws_port, cfg.host, admin_port,
-                             extra={"event": "listening", "ws_port": ws_port, "admin_port": admin_port})
-                    self.ready = True
-                    task_status.started((ws_port, admin_port))
-                    await self._wait_for_stop(signals)
-                    clean = await self.shutdown(supervisor, stack)
-                    nursery.cancel_scope.cancel()
+            async with asyncio_bridge(cfg), trio.open_nursery() as nursery:
+                await nursery.start(self._hold_services)
+                children = [spec for d in self.domains if hasattr(d, "children")
+                            for spec in d.children(self.services)]
+                supervisor = Supervisor("root", children, registry=self.registry,
+                                        on_event=self.metrics.on_runtime_event)
+                self.services.supervisor = supervisor
+                await nursery.start(supervisor.run)
+                for domain in self.domains:
+                    domain.register(self.table, self.services)
+                admin_port = await nursery.start(self.admin.serve, cfg.host, cfg.admin_port)
+                ws_port = await nursery.start(self.gateway.serve, cfg.host, cfg.port)
+                log.info("listening ws=%s:%s admin=%s:%s", cfg.host, ws_port, cfg.host, admin_port,
+                         extra={"event": "listening", "ws_port": ws_port, "admin_port": admin_port})
+                self.ready = True
+                task_status.started((ws_port, admin_port))
+                await self._wait_for_stop(signals)
+                clean = await self.shutdown(supervisor)
+                nursery.cancel_scope.cancel()
         if clean:
             log.info("stopped gracefully", extra={"event": "shutdown.done"})
             return 0
@@ -180,7 +193,7 @@ class App:
             nursery.start_soon(on_signal)
             nursery.start_soon(on_request)
 
-    async def shutdown(self, supervisor: Supervisor, stack: AsyncExitStack) -> bool:
+    async def shutdown(self, supervisor: Supervisor) -> bool:
         """The phases of the contract, each with a deadline, under --shutdown-timeout."""
         cfg = self.config
         total = cfg.shutdown_timeout
@@ -203,5 +216,5 @@ class App:
         coord.add_task("drain-connections", "websocket", drain)
         coord.add_task("close-connections", "websocket", self.gateway.close_all)
         coord.add_task("stop-actors", "supervisor", supervisor.stop)
-        coord.add_task("close-pools", "storage", stack.aclose)
+        coord.add_task("close-pools", "storage", self._close_services)
         return await coord.run()

@@ -1,0 +1,148 @@
+"""The search actor: owns the in-memory `SearchIndex`, keeps it in step with the catalog.
+
+The index is built from storage at start; afterwards requests never touch the
+database. It follows the catalog through `ContentChanged` (writes on this node) and
+the catalog's pub/sub channel (writes on other nodes: the changed ids are re-read).
+Learned corrections are stored before they are answered and spread the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+import trio
+
+from actors.catalog import store
+from actors.catalog.messages import CATALOG_CHANNEL, ContentChanged
+from actors.errors import storage_errors
+from actors.kv import KV
+from actors.search.index import QueryResult, SearchIndex, Suggestion
+from actors.search.messages import (
+    CORRECTIONS_CHANNEL,
+    AddCorrection,
+    Autocomplete,
+    Query,
+    Rebuild,
+    Reload,
+    ReloadCorrections,
+)
+from actors.storage import Storage
+from runtime import Actor
+
+log = logging.getLogger("actors.search")
+
+AUTOCOMPLETE_NS = "ac"
+"""KV namespace of cached autocomplete answers; dropped whenever the catalog changes."""
+
+CORRECTION_SQL = """
+INSERT INTO spell_corrections (misspelled, corrected, created_at) VALUES ($1, $2, $3)
+ON CONFLICT (misspelled) DO UPDATE SET corrected = excluded.corrected, created_at = excluded.created_at
+"""
+
+
+class SearchActor(Actor):
+    mailbox_size = 4096
+
+    def __init__(self, storage: Storage, kv: KV, node_id: str) -> None:
+        self.storage = storage
+        self.kv = kv
+        self.node_id = node_id
+        self.index = SearchIndex()
+
+    async def started(self) -> None:
+        await self._rebuild()
+        self.start_soon(self._follow, CATALOG_CHANNEL)
+        self.start_soon(self._follow, CORRECTIONS_CHANNEL)
+
+    async def receive(self, msg: object) -> Any:
+        if isinstance(msg, Query):
+            return self._query(msg)
+        if isinstance(msg, Autocomplete):
+            return self.index.autocomplete(msg.q, msg.limit)
+        if isinstance(msg, ContentChanged):
+            for item in msg.items:
+                self.index.upsert(item)
+            await self.kv.delete_namespace(AUTOCOMPLETE_NS)
+            return None
+        if isinstance(msg, AddCorrection):
+            return await self._add_correction(msg)
+        if isinstance(msg, Reload):
+            await self._reload(msg.ids)
+            return None
+        if isinstance(msg, ReloadCorrections):
+            await self._load_corrections()
+            return None
+        if isinstance(msg, Rebuild):
+            await self._rebuild()
+            return None
+        return await super().receive(msg)
+
+    def _query(self, msg: Query) -> QueryResult:
+        return self.index.query(msg.text, msg.filters, offset=msg.offset, limit=msg.limit,
+                                include_facets=msg.include_facets, after=msg.after)
+
+    async def _add_correction(self, msg: AddCorrection) -> None:
+        probe = SearchIndex()
+        probe.add_correction(msg.misspelled, msg.corrected)  # validates before anything is stored
+        with storage_errors():
+            await self.storage.execute(CORRECTION_SQL, msg.misspelled, msg.corrected, int(time.time() * 1000))
+        self.index.add_correction(msg.misspelled, msg.corrected)
+        await self.kv.delete_namespace(AUTOCOMPLETE_NS)
+        await self.kv.publish(CORRECTIONS_CHANNEL, orjson.dumps({"node": self.node_id}))
+        log.info("learned correction %r -> %r", msg.misspelled, msg.corrected,
+                 extra={"event": "search.correction"})
+
+    async def _reload(self, ids: tuple[str, ...]) -> None:
+        with storage_errors():
+            items = await store.get_many(self.storage, ids)
+        found = {i.id for i in items}
+        for item in items:
+            self.index.upsert(item)
+        for missing in set(ids) - found:
+            self.index.remove(missing)
+        await self.kv.delete_namespace(AUTOCOMPLETE_NS)
+
+    async def _rebuild(self) -> None:
+        started = time.perf_counter()
+        items = [item async for item in store.iterate_all(self.storage)]
+        # Building 100,000 titles takes seconds of pure Python: do it off the event loop.
+        index = await trio.to_thread.run_sync(SearchIndex, items)
+        self.index = index
+        await self._load_corrections()
+        await self.kv.delete_namespace(AUTOCOMPLETE_NS)
+        log.info("search index built: %d titles in %.2f s", len(items), time.perf_counter() - started,
+                 extra={"event": "search.built", "titles": len(items)})
+
+    async def _load_corrections(self) -> None:
+        rows = await self.storage.fetch("SELECT misspelled, corrected FROM spell_corrections ORDER BY created_at")
+        for row in rows:
+            try:
+                self.index.add_correction(row["misspelled"], row["corrected"])
+            except Exception:  # a row the index refuses must not stop the rest
+                log.warning("ignoring stored correction %r", row["misspelled"], exc_info=True)
+
+    async def _follow(self, channel: str) -> None:
+        """Turn another node's change notices into messages to this actor."""
+        async with self.kv.subscribe(channel) as sub:
+            reconnects = sub.reconnects
+            async for raw in sub:
+                if sub.reconnects != reconnects:
+                    reconnects = sub.reconnects
+                    await self.ref.tell(Rebuild())
+                try:
+                    notice = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    continue
+                if not isinstance(notice, dict) or notice.get("node") == self.node_id:
+                    continue
+                if channel == CORRECTIONS_CHANNEL:
+                    await self.ref.tell(ReloadCorrections())
+                elif isinstance(notice.get("ids"), list):
+                    await self.ref.tell(Reload(tuple(str(i) for i in notice["ids"])))
+
+
+def suggestions_to_json(suggestions: list[Suggestion]) -> list[dict[str, Any]]:
+    return [s.to_dict() for s in suggestions]

@@ -1,0 +1,49 @@
+"""Messages of the search actor (registered as "search")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+CORRECTIONS_CHANNEL = "search.corrections"
+"""KV pub/sub channel: a learned correction was added on some node (JSON {node})."""
+
+
+@attrs.frozen
+class Query:
+    text: str
+    filters: dict[str, Any] | None
+    limit: int
+    offset: int = 0
+    after: tuple[float, str] | None = None
+    include_facets: bool = False
+
+
+@attrs.frozen
+class Autocomplete:
+    q: str
+    limit: int
+
+
+@attrs.frozen
+class AddCorrection:
+    misspelled: str
+    corrected: str
+
+
+@attrs.frozen
+class Reload:
+    """Content changed on another node: re-read these ids from storage."""
+
+    ids: tuple[str, ...]
+
+
+@attrs.frozen
+class ReloadCorrections:
+    pass
+
+
+@attrs.frozen
+class Rebuild:
+    """Messages may have been missed (pub/sub reconnected): rebuild from storage."""
