@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from actors.experiments.model import Experiment
+from actors.experiments.table import LookupNeeded
 from actors.paging import Page
 
 __all__ = [
@@ -82,12 +83,6 @@ class AssignMany:
 
     experiment_id: str
     user_ids: tuple[str, ...]
-
-
-@attrs.frozen
-class LookupNeeded:
-    experiment_id: str
-    user_id: str
 
 
 @attrs.frozen

@@ -20,6 +20,7 @@ from actors.experiments.messages import (
     UpdateExperiment,
 )
 from actors.experiments.model import MAX_EXPERIMENT_ID, create_experiment
+from actors.experiments.table import AssignmentTable
 from actors.paging import PAGING_SCHEMA, KeysetPage, parse_page
 from protocol.methods import Access, MethodTable
 from runtime import ChildSpec
@@ -50,14 +51,18 @@ _EXPERIMENT = {
 
 
 def children(services: Any) -> list[ChildSpec]:
+    # The assignment table outlives actor restarts; handlers read it directly.
+    assignments = services.domain_state[NAME] = AssignmentTable()
     return [ChildSpec(
         NAME,
-        lambda: ExperimentsActor(services.storage, services.kv, services.node_id),
+        lambda: ExperimentsActor(services.storage, services.kv, services.node_id, assignments),
         shutdown_timeout=10.0,
     )]
 
 
 def register(table: MethodTable, services: Any) -> None:
+    assignments: AssignmentTable = services.domain_state[NAME]
+
     def ref() -> Any:
         return services.actor(NAME)
 
@@ -92,7 +97,7 @@ def register(table: MethodTable, services: Any) -> None:
             if principal is None:
                 raise InvalidParams("user_id", "is required when the connection is not authenticated")
             user_id = principal.sub
-        answer = await assign_user(ref(), services.storage, experiment_id, user_id)
+        answer = await assign_user(assignments, services.storage, experiment_id, user_id)
         return {"experiment_id": experiment_id, "user_id": user_id,
                 "variant": answer.variant, "in_experiment": answer.in_experiment}
 

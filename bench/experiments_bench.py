@@ -1,0 +1,152 @@
+"""experiments.assign: end to end against system.ping, and its server-side cost.
+
+1. Through a real gateway process (SQLite), same client, same run, rounds interleaved:
+   closed-loop `system.ping` vs `experiments.assign` with a fresh user id per call
+   (first assignment: hash + record + count) and with returning users (a pool of
+   10,000 ids: sticky cache hits). Prints medians and the ratio assign/ping of
+   requests per second (target >= 0.9).
+2. In process: the cost of one assignment as the gateway's handler pays it (straight
+   from the actor's assignment table, `assign_user`) and through the actor's mailbox
+   (an ask per call, `ask_assign`), against the bare hash function (`hash_v2`) and the
+   pure assignment (`assign`), in microseconds per call, median of rounds; new users
+   (hash + record + count) and returning ones (sticky cache hit + count).
+
+    .venv/bin/python bench/experiments_bench.py [--seconds 3] [--rounds 3] [--connections 10,50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+
+import orjson
+import trio
+from trio_websocket import open_websocket_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from loadgen import closed_loop, gateway, median, ping_frame  # noqa: E402
+
+from actors.experiments.actor import ExperimentsActor, ask_assign, assign_user  # noqa: E402
+from actors.experiments.assign import assign, hash_v2  # noqa: E402
+from actors.experiments.messages import CreateExperiment  # noqa: E402
+from actors.experiments.model import create_experiment  # noqa: E402
+from actors.experiments.table import AssignmentTable  # noqa: E402
+from actors.kv import MemoryKV  # noqa: E402
+from actors.storage import connect_storage, migrate  # noqa: E402
+from runtime import spawn  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENT = {"id": "checkout-button", "name": "Checkout button",
+              "variants": [{"name": "control", "weight": 20}, {"name": "blue", "weight": 30},
+                           {"name": "green", "weight": 50}]}
+EMAIL, PASSWORD = "bench-admin@example.com", "bench password 123"
+
+
+def assign_frames(fresh: bool):  # type: ignore[no-untyped-def]
+    counter = itertools.count()
+    prefix = f"u{time.monotonic_ns()}-"  # fresh ids in every round
+
+    def frame(n: int) -> bytes:
+        i = next(counter)
+        user = f"{prefix}{i}" if fresh else f"returning-{i % 10_000}"
+        return orjson.dumps({"jsonrpc": "2.0", "id": n, "method": "experiments.assign",
+                             "params": {"experiment_id": EXPERIMENT["id"], "user_id": user}})
+    return frame
+
+
+async def rpc(url: str, method: str, params: dict, token: str | None = None) -> dict:
+    headers = [("Authorization", f"Bearer {token}")] if token else None
+    async with open_websocket_url(url, extra_headers=headers) as ws:
+        await ws.send_message(orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).decode())
+        answer = orjson.loads(await ws.get_message())
+    if "error" in answer:
+        raise RuntimeError(f"{method}: {answer['error']}")
+    return answer["result"]
+
+
+def end_to_end(args: argparse.Namespace) -> None:
+    data = tempfile.mkdtemp(prefix="mg-bench-exp-")
+    subprocess.run([sys.executable, "main.py", "create-user", "--data-dir", data, "--email", EMAIL,
+                    "--password", PASSWORD, "--admin"], cwd=ROOT, check=True, capture_output=True)
+    gw = gateway(["--data-dir", data])
+    try:
+        token = trio.run(rpc, gw.url, "auth.login", {"email": EMAIL, "password": PASSWORD})["access_token"]
+        trio.run(rpc, gw.url, "experiments.create", EXPERIMENT, token)
+        print(f"{'conns':>5} {'ping rps':>9} {'p50':>6} | {'assign new':>10} {'p50':>6} {'ratio':>5} | "
+              f"{'returning':>9} {'p50':>6} {'ratio':>5}")
+        for conns in [int(c) for c in args.connections.split(",")]:
+            runs: dict[str, list[dict]] = {"ping": [], "new": [], "returning": []}
+            for _ in range(args.rounds):  # interleaved, so drift hits all alike
+                runs["ping"].append(trio.run(closed_loop, gw.url, conns, args.seconds, ping_frame))
+                runs["new"].append(trio.run(closed_loop, gw.url, conns, args.seconds, assign_frames(True)))
+                runs["returning"].append(trio.run(closed_loop, gw.url, conns, args.seconds, assign_frames(False)))
+            m = {k: {f: median([r[f] for r in v]) for f in ("rps", "p50_ms")} for k, v in runs.items()}
+            ratios = {k: sorted(a["rps"] / p["rps"] for a, p in zip(runs[k], runs["ping"])) for k in ("new", "returning")}
+            print(f"{conns:>5} {m['ping']['rps']:>9.0f} {m['ping']['p50_ms']:>6.2f} | "
+                  f"{m['new']['rps']:>10.0f} {m['new']['p50_ms']:>6.2f} {m['new']['rps'] / m['ping']['rps']:>5.2f} | "
+                  f"{m['returning']['rps']:>9.0f} {m['returning']['p50_ms']:>6.2f} "
+                  f"{m['returning']['rps'] / m['ping']['rps']:>5.2f}", flush=True)
+            print(f"      per-round ratios: new {', '.join(f'{r:.2f}' for r in ratios['new'])}; "
+                  f"returning {', '.join(f'{r:.2f}' for r in ratios['returning'])}", flush=True)
+    finally:
+        gw.stop()
+
+
+async def server_side(args: argparse.Namespace) -> None:
+    experiment = create_experiment(EXPERIMENT, 0.0)
+    n = args.number
+    user = "0b5f4c5e-3f57-4f0a-9a53-5d1c6a3e9f10"
+    data = tempfile.mkdtemp(prefix="mg-bench-exp-")
+    async with connect_storage(f"sqlite:///{data}/gateway.db") as storage:
+        await migrate(storage)
+        async with trio.open_nursery() as nursery:
+            table = AssignmentTable()
+            ref = await spawn(nursery, lambda: ExperimentsActor(storage, MemoryKV(), "bench", table), "experiments")
+            await ref.ask(CreateExperiment(experiment))
+            cases = {"table": assign_user, "ask": ask_assign}
+            results: dict[str, list[float]] = {
+                k: [] for k in ("hash", "assign", "table-new", "table-returning", "ask-new", "ask-returning")}
+            for round_ in range(args.rounds):
+                results["hash"].append(timeit.timeit(lambda: hash_v2(experiment.seed, user), number=n) / n)
+                results["assign"].append(timeit.timeit(lambda: assign(experiment, user), number=n) / n)
+                for name, call in cases.items():
+                    target = table if name == "table" else ref
+                    users = [f"{name}{round_}-{i}" for i in range(n)]
+                    for kind in ("new", "returning"):
+                        t0 = time.perf_counter()
+                        for u in users:
+                            await call(target, storage, experiment.id, u)
+                        results[f"{name}-{kind}"].append((time.perf_counter() - t0) / n)
+            nursery.cancel_scope.cancel()
+    us = {k: median(v) * 1e6 for k, v in results.items()}
+    print(f"\nserver side, {n} calls x {args.rounds} rounds, median us per call:")
+    print(f"  hash_v2 alone                       {us['hash']:7.2f}")
+    print(f"  assign() pure                       {us['assign']:7.2f}")
+    for name, label in (("table", "table (the handler's path)"), ("ask", "actor ask")):
+        for kind in ("new", "returning"):
+            v = us[f"{name}-{kind}"]
+            print(f"  {label + ', ' + kind:<35} {v:7.2f}   ({v / us['hash']:.1f}x the hash)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--connections", default="10,50")
+    ap.add_argument("--number", type=int, default=20_000, help="calls per round, server side")
+    ap.add_argument("--skip-e2e", action="store_true")
+    args = ap.parse_args()
+    if not args.skip_e2e:
+        end_to_end(args)
+    trio.run(server_side, args)
+
+
+if __name__ == "__main__":
+    main()
