@@ -38,6 +38,9 @@ class Metrics:
         self.restarts = Counter("mg_actor_restarts", "Actor restarts by actor", ["actor"], registry=r)
         self.crashes = Counter("mg_actor_crashes", "Actor crashes by actor", ["actor"], registry=r)
         self.cache_requests = Counter("mg_cache_requests", "Cache lookups by cache and result", ["cache", "result"], registry=r)
+        self._cache_counts: dict[str, list[int]] = {}  # cache -> [hits, misses]
+        self.add_callback_gauge("mg_cache_hit_ratio", "Share of lookups answered from the cache", "cache",
+                                lambda: [(c, h / (h + m)) for c, (h, m) in self._cache_counts.items() if h + m])
         self._request_children: dict[tuple[str, str], Counter] = {}
         self._latency_children: dict[str, Histogram] = {}
 
@@ -51,6 +54,11 @@ class Metrics:
         if hist is None:
             hist = self._latency_children[method] = self.latency.labels(method)
         hist.observe(seconds)
+
+    def cache_lookup(self, cache: str, hit: bool) -> None:
+        counts = self._cache_counts.setdefault(cache, [0, 0])
+        counts[0 if hit else 1] += 1
+        self.cache_requests.labels(cache, "hit" if hit else "miss").inc()
 
     def add_callback_gauge(self, name: str, doc: str, label: str, read: Callable[[], Iterable[tuple[str, float]]]) -> None:
         self.registry.register(_Callback(name, doc, label, read))

@@ -98,6 +98,7 @@ async def test_autocomplete_is_cached_and_invalidated(gateway) -> None:
         assert [s["content_id"] for s in popular["suggestions"]] == ["m5", "m1"]
         _, metrics = await http_get(gateway.admin + "/metrics")
         assert 'mg_cache_requests_total{cache="autocomplete",result="hit"} 1.0' in metrics.decode()
+        assert 'mg_cache_hit_ratio{cache="autocomplete"} 0.333' in metrics.decode()  # 1 hit in 3
         await seed(gateway.app, [ContentItem(id="m6", title="The Matrix Resurrections", type="movie",
                                              year=2021, popularity=950.5)])
         fresh = await client.call("search.autocomplete", {"q": "the ma"})

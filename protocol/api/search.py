@@ -44,9 +44,6 @@ def children(services: Any) -> list[ChildSpec]:
 
 
 def register(table: MethodTable, services: Any) -> None:
-    hits = services.metrics.cache_requests.labels("autocomplete", "hit")
-    misses = services.metrics.cache_requests.labels("autocomplete", "miss")
-
     async def query(params: dict, ctx: Any) -> dict:
         page = parse_page(params, services.cursors, SCOPE + ":" + _query_key(params))
         if isinstance(page, KeysetPage):
@@ -73,9 +70,9 @@ def register(table: MethodTable, services: Any) -> None:
         key = f"{AUTOCOMPLETE_NS}:{limit}:{q.casefold()}"
         cached = await services.kv.get(key)
         if cached is not None:
-            hits.inc()
+            services.metrics.cache_lookup("autocomplete", True)
             return {"suggestions": orjson.loads(cached)}
-        misses.inc()
+        services.metrics.cache_lookup("autocomplete", False)
         suggestions = [s.to_dict() for s in await services.actor(NAME).ask(Autocomplete(q, limit))]
         await services.kv.set(key, orjson.dumps(suggestions), ttl=AUTOCOMPLETE_TTL)
         return {"suggestions": suggestions}
