@@ -1,0 +1,200 @@
+"""The assignment table and the bucket claims, without storage: what is answered from
+memory, what needs a look-up, the write-behind buffers and the bounds."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.errors import NotFound
+from actors.experiments.assign import Assignment, assign, hash_v2
+from actors.experiments.buckets import (
+    BUCKETS,
+    OUT,
+    bucket_of,
+    claims_of,
+    decode_claims,
+    disputed_buckets,
+    encode_claims,
+    merge_claims,
+    variant_table,
+)
+from actors.experiments.model import Experiment, create_experiment, update_experiment
+from actors.experiments.store import StoredExperiment
+from actors.experiments.table import AssignmentTable, LookupNeeded
+
+USERS = [f"user-{i:05d}" for i in range(5000)]
+
+
+def make(variants: object = ("a", "b"), **params: object) -> Experiment:
+    return create_experiment({"id": "exp", "name": "E", "variants": list(variants), **params}, 0.0)  # type: ignore[call-overload]
+
+
+def weighted(*weights: float) -> list[dict[str, object]]:
+    return [{"name": "abcdefgh"[i], "weight": w} for i, w in enumerate(weights)]
+
+
+def stored(experiment: Experiment, revision: int = 1, history: tuple[Experiment, ...] = ()) -> StoredExperiment:
+    claims = [0] * BUCKETS
+    for e in (*history, experiment):
+        if e.active:
+            claims = merge_claims(claims, variant_table(e))
+    return StoredExperiment(experiment, encode_claims(claims), revision)
+
+
+# ---------------------------------------------------------------------- buckets
+
+
+@pytest.mark.parametrize("coverage", [1.0, 0.37, 0.0])
+@pytest.mark.parametrize("variants", [("a", "b"), weighted(20, 30, 50), weighted(1, 0, 2)])
+def test_variant_table_is_the_pure_assignment(variants: object, coverage: float) -> None:
+    experiment = make(variants, coverage=coverage)
+    table = variant_table(experiment)
+    for user in USERS[:2000]:
+        bucket = bucket_of(experiment.seed_state, user)
+        assert bucket / BUCKETS == hash_v2(experiment.seed, user)
+        expected = assign(experiment, user)
+        got = table[bucket]
+        assert (got == OUT) == (not expected.in_experiment)
+        if got != OUT:
+            assert experiment.variant_names[got] == expected.variant
+
+
+def test_claims_round_trip_as_runs() -> None:
+    claims = merge_claims(claims_of(variant_table(make(weighted(20, 30, 50), coverage=0.5))),
+                          variant_table(make(weighted(50, 30, 20))))
+    text = encode_claims(claims)
+    assert len(text) < 200
+    assert decode_claims(text) == claims
+    assert decode_claims("[]") == decode_claims(None) == [0] * BUCKETS
+
+
+def test_what_a_change_disputes() -> None:
+    even = make(weighted(50, 50))
+    table = variant_table(even)
+    # Unchanged, or coverage raised: nothing disputed.
+    assert not any(disputed_buckets(claims_of(table), table))
+    half = update_experiment(even, {"coverage": 0.5}, 0.0)
+    assert not any(disputed_buckets(claims_of(variant_table(half)), table))
+    # Weights 50/50 -> 10/90: the buckets from 0.1 to 0.5 moved from a to b.
+    skewed = variant_table(update_experiment(even, {"variants": weighted(10, 90)}, 0.0))
+    disputed = disputed_buckets(merge_claims(claims_of(table), skewed), skewed)
+    assert sum(disputed) == 4000 and all(disputed[1000:5000])
+    # Coverage lowered: the buckets it takes out are disputed (their users stay in).
+    low = variant_table(update_experiment(even, {"coverage": 0.2}, 0.0))
+    assert sum(disputed_buckets(merge_claims(claims_of(table), low), low)) == 8000
+
+
+# ------------------------------------------------------------------------ table
+
+
+def test_answers_from_memory_and_records_first_assignments_once() -> None:
+    table = AssignmentTable()
+    experiment = make(("a", "b", "c"))
+    table.install(stored(experiment))
+    answers = [table.assign("exp", u) for u in USERS]
+    assert answers == [assign(experiment, u) for u in USERS]
+    assert len(table.pending) == len(USERS)
+    assert [table.assign("exp", u) for u in USERS] == answers  # cached, not re-recorded
+    assert len(table.pending) == len(USERS)
+    assert sum(table.unwritten_counts("exp").values()) == 2 * len(USERS)
+    assert table.lookups == 0
+    with pytest.raises(NotFound):
+        table.assign("nope", "u")
+
+
+def test_inactive_and_outside_coverage_are_neither_recorded_nor_counted() -> None:
+    table = AssignmentTable()
+    table.install(stored(make(("a", "b"), active=False)))
+    assert {table.assign("exp", u) for u in USERS[:100]} == {Assignment("a", False)}
+    table.install(stored(make(("a", "b"), coverage=0.0), revision=2))
+    assert {table.assign("exp", u) for u in USERS[:100]} == {Assignment("a", False)}
+    assert not table.pending and sum(table.unwritten_counts("exp").values()) == 0
+
+
+def test_disputed_users_need_a_look_up_once() -> None:
+    table = AssignmentTable()
+    before = make(weighted(50, 50))
+    after = update_experiment(before, {"variants": weighted(10, 90)}, 0.0)
+    table.install(stored(after, revision=2, history=(before,)))
+    live = table.live["exp"]
+    moved = [u for u in USERS if live.disputed[bucket_of(live.seed_state, u)]]
+    assert 0.35 < len(moved) / len(USERS) < 0.45
+    # Recorded under the old weights (storage says "a"): the old answer sticks.
+    user = moved[0]
+    assert table.assign("exp", user) == LookupNeeded("exp", user)
+    assert table.resolve("exp", user, "a") == Assignment("a", True)
+    assert table.assign("exp", user) == Assignment("a", True)  # now cached
+    # Never recorded: the new weights, recorded now.
+    other = moved[1]
+    assert table.assign("exp", other) == LookupNeeded("exp", other)
+    assert table.resolve("exp", other, None) == assign(after, other)
+    assert table.pending[("exp", other)][0] == assign(after, other).variant
+    assert table.lookups == 2
+
+
+def test_buffered_records_answer_without_a_look_up() -> None:
+    """A user assigned here and not yet written is known, pending or in flight."""
+    table = AssignmentTable(cache_size=1)
+    before = make(weighted(50, 50))
+    table.install(stored(before))
+    live = table.live["exp"]
+    after = update_experiment(before, {"variants": weighted(10, 90)}, 0.0)
+    late = stored(after, revision=2, history=(before,))
+    disputed = disputed_buckets(merge_claims(claims_of(live.table), variant_table(after)), variant_table(after))
+    moved = [u for u in USERS if disputed[bucket_of(live.seed_state, u)]]
+    first = {u: table.assign("exp", u) for u in moved[:50]}  # cache holds only the last
+    table.install(late)
+    assert {u: table.assign("exp", u) for u in moved[:50]} == first
+    batch = table.take_pending()
+    assert set(batch) >= {("exp", u) for u in moved[:49]}
+    assert {u: table.assign("exp", u) for u in moved[:50]} == first  # in flight
+    assert table.lookups == 0
+
+
+def test_flush_batches_give_back_and_done() -> None:
+    table = AssignmentTable(flush_batch=100)
+    table.install(stored(make(("a", "b"))))
+    for u in USERS[:250]:
+        table.assign("exp", u)
+    exposures = table.take_exposures()
+    assert sum(n for _, _, n in exposures) == 250
+    assert sum(table.unwritten_counts("exp").values()) == 0
+    batch = table.take_pending()
+    assert len(batch) == 100 and len(table.pending) == 150 and table.inflight is batch
+    table.give_back(batch, exposures)
+    assert len(table.pending) == 250 and not table.inflight
+    assert sum(table.unwritten_counts("exp").values()) == 250
+    table.take_pending()
+    table.done()
+    assert len(table.pending) == 150 and not table.inflight
+
+
+def test_bounds() -> None:
+    full: list[int] = []
+    table = AssignmentTable(cache_size=100, max_pending=300, flush_batch=200,
+                            on_backlog=lambda: full.append(len(table.pending)))
+    table.install(stored(make(("a", "b"))))
+    for u in USERS[:1000]:
+        table.assign("exp", u)
+    assert len(table.cache) == 100
+    assert len(table.pending) == 300 and table.dropped == 700
+    assert full and full[0] == 200
+    # The oldest went first.
+    assert ("exp", USERS[999]) in table.pending and ("exp", USERS[0]) not in table.pending
+
+
+def test_a_change_makes_outside_answers_stale() -> None:
+    table = AssignmentTable()
+    before = make(weighted(50, 50))
+    lowered = update_experiment(before, {"coverage": 0.1}, 0.0)
+    table.install(stored(lowered, revision=2, history=(before,)))
+    live = table.live["exp"]
+    out_user = next(u for u in USERS if live.disputed[bucket_of(live.seed_state, u)]
+                    and not assign(lowered, u).in_experiment)
+    assert isinstance(table.assign("exp", out_user), LookupNeeded)
+    assert table.resolve("exp", out_user, None) == Assignment("a", False)
+    assert table.assign("exp", out_user) == Assignment("a", False)  # remembered at revision 2
+    raised = update_experiment(lowered, {"coverage": 1.0}, 0.0)
+    table.install(stored(raised, revision=3, history=(before, lowered)))
+    answer = table.assign("exp", out_user)
+    assert answer == assign(raised, out_user) or isinstance(answer, LookupNeeded)
