@@ -33,6 +33,7 @@ answered with `corrected_query` set to the corrected normalised text.
 from __future__ import annotations
 
 import bisect
+import gc
 import heapq
 import math
 import sys
@@ -71,7 +72,7 @@ BITSET_FROM = 1500  # hit sets larger than this are filtered and counted as bits
 STATIC_FROM = 1500  # queries with more hits walk the static order (see _top_walk)
 WORD_BITS_FROM = 2000  # words in at least this many titles also keep a bitset
 AVGDL_DRIFT = 0.05  # re-freeze the mean title length when it drifts this much
-CACHE_FROM = 1500  # queries with at least this many hits are cached (until a write)
+CACHE_FROM = 500  # results with this many hits, all scored, are cached until a write
 CACHE_ENTRIES = 128
 CACHE_MAX_HITS = 400_000  # cached hits in all, about 40 MB at most
 _MAX_DL = 63  # title lengths beyond count as this
@@ -246,7 +247,8 @@ class SearchIndex:
         self._dl_bits: dict[int, int] = {}  # title length -> bitset
         self._starts: dict[str, set[int]] = {}  # word -> titles starting with it
         self._repeats: dict[str, set[int]] = {}  # word (not a stopword) -> titles holding it twice+
-        self._exact: dict[str, set[int]] = {}  # title words, a leading article aside -> titles
+        # title words, a leading article aside -> titles (tuples: most hold one title)
+        self._exact: dict[str, tuple[int, ...]] = {}
         self._word_bits: dict[str, int] = {}  # frequent word -> bitset of its titles
         self._genres = _Labels()
         self._platforms = _Labels()
@@ -282,7 +284,21 @@ class SearchIndex:
 
     def build(self, items: Iterable[ContentItem]) -> None:
         """Replace the whole content with `items` (a later duplicate id wins).
-        Learned corrections are kept."""
+        Learned corrections are kept.
+
+        The cyclic garbage collector is paused meanwhile: the build allocates millions
+        of long-lived objects, and collections triggered by them only slow it down. A
+        long-running owner should `gc.freeze()` afterwards, so that later full
+        collections do not traverse the index (a pause of a few hundred ms at 100k)."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._build(items)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _build(self, items: Iterable[ContentItem]) -> None:
         self._reset()
         unique: dict[str, ContentItem] = {}
         for item in items:
@@ -391,7 +407,7 @@ class SearchIndex:
             self._starts.setdefault(w, set()).add(d)
         for w in repeats:
             self._repeats.setdefault(w, set()).add(d)
-        self._exact.setdefault(core, set()).add(d)
+        self._exact[core] = self._exact.get(core, ()) + (d,)
         self._pop[d] = popularity_score(item.popularity)
         self._year[d] = item.year
         self._rating[d] = item.rating
@@ -453,12 +469,17 @@ class SearchIndex:
                 i = bisect.bisect_left(self._vocab, w)
                 del self._vocab[i]
         starts, repeats, core = _walk_classes(toks)
-        for table, words in ((self._starts, starts), (self._repeats, repeats), (self._exact, (core,))):
+        for table, words in ((self._starts, starts), (self._repeats, repeats)):
             for w in words:
                 held = table[w]
                 held.discard(d)
                 if not held:
                     del table[w]
+        same = tuple(x for x in self._exact[core] if x != d)
+        if same:
+            self._exact[core] = same
+        else:
+            del self._exact[core]
         key = (-self._pop[d], item.id, d)
         i = bisect.bisect_left(self._order, key)
         del self._order[i]
@@ -1200,10 +1221,11 @@ class SearchIndex:
         expected = size * (len(within) / n if within is not None else 1.0)
         cost_filter = 0.15 * len(within) if within is not None else math.inf
         cost_union = 0.05 * size if words is not None else math.inf
-        cost_walk = 0.3 * limit * n / max(expected, 0.5)
+        # (doubled: the estimate assumes words independent, and a wrong guess costs twice)
+        cost_walk = 0.6 * limit * n / max(expected, 0.5)
         if cost_walk < min(cost_filter, cost_union):
             out: list[int] = []
-            budget = 3 * cost_walk / 0.3 + 100
+            budget = 1.5 * cost_walk / 0.3 + 100
             for i, (_, _, d) in enumerate(self._order):
                 if (within is None or d in within) and matches(d):
                     out.append(d)
@@ -1268,5 +1290,7 @@ def _walk_classes(toks: tuple[str, ...]) -> tuple[set[str], set[str], str]:
     starts = {toks[0]}
     if len(toks) > 1 and toks[0] in ARTICLES:
         starts.add(toks[1])
-    repeats = {w for w in set(toks) if w not in STOPWORDS and toks.count(w) > 1} if len(toks) > 1 else set()
+    repeats = set()
+    if len(set(toks)) < len(toks):
+        repeats = {w for w in toks if w not in STOPWORDS and toks.count(w) > 1}
     return starts, repeats, " ".join(strip_article(toks))
