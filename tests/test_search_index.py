@@ -371,3 +371,25 @@ def test_static_walk_equals_full_scoring_on_the_demo_catalog(demo_pair, text: st
         a = walk.query(text, filters, limit=10, after=after)
         b = full.query(text, filters, limit=10, after=after)
         assert (ids(a), a.scores) == (ids(b), b.scores)
+
+
+def test_a_dropped_index_is_freed_without_the_cycle_collector() -> None:
+    # Owners gc.freeze() after building; a reference cycle would then keep every
+    # replaced index alive for good.
+    import gc
+    import weakref
+
+    ix = SearchIndex(CATALOG)
+    ix.add_correction("lotr", "lord of the rings")
+    ix.query("teh matrix", include_facets=True)
+    ix.query("the", {"genres": ["Drama"]}, include_facets=True)
+    ix.autocomplete("matirx")
+    ref = weakref.ref(ix)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        del ix
+        assert ref() is None
+    finally:
+        if collecting:
+            gc.enable()

@@ -207,7 +207,7 @@ class SearchIndex:
     def __init__(self, items: Iterable[ContentItem] = (), *, cache_entries: int = CACHE_ENTRIES) -> None:
         """`cache_entries`: how many expensive query results to keep between writes
         (0: no cache)."""
-        self.speller = Speller(self.frequency)
+        self.speller = Speller({})
         self.cache_entries = cache_entries
         self._cache: OrderedDict[tuple[Any, ...], _Full] = OrderedDict()
         self._cached_hits = 0
@@ -259,6 +259,7 @@ class SearchIndex:
         # per bucket, (rating, slot) sorted: exact edges of a rating range by bisection
         self._r_sorted: list[list[tuple[float, int]]] = [[] for _ in range(_RATING_BUCKETS)]
         self.speller.clear()
+        self.speller.vocabulary = self._postings
         self._invalidate()
 
     def __len__(self) -> int:

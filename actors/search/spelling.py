@@ -25,7 +25,7 @@ lookups skip words whose frequency is zero.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sized
 
 from rapidfuzz.distance import OSA
 
@@ -64,12 +64,13 @@ def _deletes(word: str, distance: int) -> set[str]:
 class Speller:
     """Corrects words against a vocabulary it does not own.
 
-    `frequency(word)` gives a word's document frequency (0 when absent); the owner
-    calls `add_word` when a word enters its vocabulary.
+    `vocabulary` maps each word to the documents holding it (their number is the
+    word's frequency); the owner calls `add_word` when a word enters it. (A mapping,
+    not a callback into the owner: no reference cycle keeps a dropped index alive.)
     """
 
-    def __init__(self, frequency: Callable[[str], int]) -> None:
-        self._frequency = frequency
+    def __init__(self, vocabulary: Mapping[str, Sized]) -> None:
+        self.vocabulary = vocabulary
         # deletion key -> the word (one) or list of words (several) it came from
         self._deletes: dict[str, str | list[str]] = {}
         self._indexed: set[str] = set()
@@ -132,7 +133,12 @@ class Speller:
         allowed = allowed_typos(word)
         if allowed == 0:
             return None
-        freq = self._frequency
+        vocabulary = self.vocabulary
+
+        def freq(word: str) -> int:
+            held = vocabulary.get(word)
+            return len(held) if held else 0
+
         if allowed < 0:
             best, best_f = None, 0
             for i in range(len(word) - 1):
