@@ -393,3 +393,20 @@ def test_a_dropped_index_is_freed_without_the_cycle_collector() -> None:
     finally:
         if collecting:
             gc.enable()
+
+
+def test_static_orders_follow_removals_that_refresh_statistics() -> None:
+    # Removing the long titles moves the mean title length past the drift limit, so
+    # the removal re-freezes the static orders; the freed slots are then reused.
+    long_ones = [item(f"l{i}", "red night of the long storm of kings " * 3, "movie", 2000, (), (), 5.0, i)
+                 for i in range(5)]
+    short = [item(f"s{i}", f"red {w}", "movie", 2000, (), (), 5.0, 10 * i) for i, w in enumerate("abcdefgh")]
+    walk, full = _walk_and_full(long_ones + short)
+    for ix in (walk, full):
+        for one in long_ones:
+            ix.remove(one.id)
+        ix.upsert(item("n1", "red moon", "movie", 2001, (), (), 5.0, 1000))
+        ix.upsert(item("n2", "blue red", "movie", 2001, (), (), 5.0, 5))
+    a, b = walk.query("red ", limit=50), full.query("red ", limit=50)
+    assert ids(a) == ids(b) and a.scores == b.scores
+    assert len(set(ids(a))) == len(ids(a)) == 10

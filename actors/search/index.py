@@ -145,7 +145,6 @@ class _Plan:
     unmatched: bool  # some word (required or not) matches nothing
     hits_word: str | None = None  # the word whose titles `candidates` are, if one
     single: str | None = None  # the query is this one word (no completions)
-    walkable: bool = False  # no word has completions: `_top_walk` can rank the hits
 
 
 @attrs.frozen
@@ -437,7 +436,6 @@ class SearchIndex:
         dl = min(len(self._toks[d]), _MAX_DL)
         bisect.insort(self._sorder_dl.setdefault(dl, []), (-self._static[d], item.id, d))
         self._dl_bits[dl] = self._dl_bits.get(dl, 0) | bit
-        self._maybe_refreeze()
         self._alive |= bit
         for g in self._gids[d]:
             self._genres.bits[g] |= bit
@@ -448,6 +446,7 @@ class SearchIndex:
         b = _bucket(item.rating)
         self._r_bits[b] |= bit
         bisect.insort(self._r_sorted[b], (item.rating, d))
+        self._maybe_refreeze()
 
     def _unindex(self, d: int) -> None:
         self._invalidate()
@@ -505,12 +504,12 @@ class SearchIndex:
         rs = self._r_sorted[b]
         del rs[bisect.bisect_left(rs, (item.rating, d))]
         del self._slot[item.id]
-        self._maybe_refreeze()
         self._items[d] = None
         self._toks[d] = ()
         self._texts[d] = self._ids[d] = ""
         self._gids[d] = self._pids[d] = ()
         self._gmask[d] = self._pmask[d] = 0
+        self._maybe_refreeze()  # last: a re-freeze walks the live slots
 
     def _static_of(self, d: int) -> float:
         """The score of slot d for a one-word query it holds once, not first (the
@@ -710,7 +709,6 @@ class SearchIndex:
             unmatched=unmatched,
             hits_word=hits_word,
             single=hits_word if len(tokens) == 1 else None,
-            walkable=True,
         )
 
     def _run(
@@ -726,7 +724,7 @@ class SearchIndex:
                 hit_bits = bits.from_ids(hits)
             final_bits, facets = self._filter_bits(hit_bits, f, include_facets)
             total = final_bits.bit_count()
-            if plan.walkable and total > self.static_from:
+            if total > self.static_from:
                 top = self._top_walk(plan, final_bits, want, after)
                 return _Full(scored=top, total=total, facets=facets, partial=True)
             if total == len(hits):
