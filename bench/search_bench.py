@@ -25,7 +25,6 @@ import argparse
 import gc
 import os
 import random
-import statistics
 import sys
 import time
 import tracemalloc

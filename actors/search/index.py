@@ -1008,7 +1008,7 @@ class SearchIndex:
 
     def _facets(self, gcount: dict[int, int], pcount: dict[int, int]) -> dict[str, Any]:
         def top(counts: dict[int, int], names: list[str]) -> list[dict[str, Any]]:
-            pairs = sorted(((-c, names[i]) for i, c in counts.items() if c), )[:FACET_VALUES]
+            pairs = sorted(((-c, names[i]) for i, c in counts.items() if c))[:FACET_VALUES]
             return [{"value": name, "count": -c} for c, name in pairs]
 
         return {
