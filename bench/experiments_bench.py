@@ -142,10 +142,12 @@ def main() -> None:
     ap.add_argument("--connections", default="10,50")
     ap.add_argument("--number", type=int, default=20_000, help="calls per round, server side")
     ap.add_argument("--skip-e2e", action="store_true")
+    ap.add_argument("--skip-server-side", action="store_true")
     args = ap.parse_args()
     if not args.skip_e2e:
         end_to_end(args)
-    trio.run(server_side, args)
+    if not args.skip_server_side:
+        trio.run(server_side, args)
 
 
 if __name__ == "__main__":

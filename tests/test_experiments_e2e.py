@@ -10,7 +10,7 @@ import pytest
 
 from protocol.client import Client, RpcClientError
 from tests.auth_helpers import admin_token, new_user, user_token
-from tests.support import connect
+from tests.support import connect, http_get
 
 AUTH_REQUIRED, PERMISSION_DENIED, NOT_FOUND, CONFLICT, INVALID_PARAMS = -32001, -32002, -32004, -32005, -32602
 
@@ -172,3 +172,14 @@ async def test_methods_are_discoverable(gateway: Any) -> None:
     for name in ("create", "get", "list", "update", "stats"):
         assert methods[f"experiments.{name}"]["x-access"] == "admin"
     assert methods["experiments.assign"]["x-access"] == "anyone"
+
+
+async def test_buffers_show_in_metrics(gateway: Any) -> None:
+    async with connect(gateway.url, await admin_token(gateway)) as admin:
+        await admin.call("experiments.create", {"id": "e", "name": "E", "variants": ["a", "b"]})
+        for i in range(5):
+            await admin.call("experiments.assign", {"experiment_id": "e", "user_id": f"u{i}"})
+    status, body = await http_get(gateway.admin + "/metrics")
+    assert status == 200
+    assert b'mg_experiments_buffered{kind="cached"} 5' in body
+    assert b'mg_experiments_lookups{kind="recorded_variant"} 0' in body

@@ -28,6 +28,7 @@ from runtime import ChildSpec
 NAME = "experiments"
 LIST_SCOPE = "experiments.list"
 MAX_USER_ID = 256
+ADMIN_TIMEOUT = 30.0
 
 _ID = {"type": "string", "minLength": 1, "maxLength": MAX_EXPERIMENT_ID}
 # Loose on purpose: the model checks variants and reports every problem with its field
@@ -66,9 +67,17 @@ def register(table: MethodTable, services: Any) -> None:
     def ref() -> Any:
         return services.actor(NAME)
 
+    services.metrics.add_callback_gauge(
+        "mg_experiments_buffered", "First assignments and cached answers held in memory", "kind",
+        lambda: [("pending", float(len(assignments.pending))), ("inflight", float(len(assignments.inflight))),
+                 ("cached", float(len(assignments.cache)))])
+    services.metrics.add_callback_gauge(
+        "mg_experiments_lookups", "Assignments that needed a storage read since start", "kind",
+        lambda: [("recorded_variant", float(assignments.lookups))])
+
     async def create(params: dict, ctx: Any) -> dict:
         experiment = create_experiment(params, int(time.time() * 1000) / 1000)
-        return (await ref().ask(CreateExperiment(experiment))).to_dict()
+        return (await ref().ask(CreateExperiment(experiment), timeout=ADMIN_TIMEOUT)).to_dict()
 
     async def get(params: dict, ctx: Any) -> dict:
         return (await ref().ask(GetExperiment(params["id"]))).to_dict()
@@ -84,10 +93,11 @@ def register(table: MethodTable, services: Any) -> None:
         changes = {k: params[k] for k in ("active", "coverage", "variants") if k in params}
         if not changes:
             raise InvalidParams("params", "give at least one of active, coverage, variants")
-        return (await ref().ask(UpdateExperiment(params["id"], changes))).to_dict()
+        # An update first writes this node's buffered assignments: allow for a backlog.
+        return (await ref().ask(UpdateExperiment(params["id"], changes), timeout=ADMIN_TIMEOUT)).to_dict()
 
     async def stats(params: dict, ctx: Any) -> dict:
-        return await ref().ask(GetStats(params["id"]))
+        return await ref().ask(GetStats(params["id"]), timeout=ADMIN_TIMEOUT)
 
     async def assign(params: dict, ctx: Any) -> dict:
         experiment_id = params["experiment_id"]
