@@ -14,6 +14,10 @@ from protocol.config import Config
 
 IN_CI = os.environ.get("CI") == "true"
 
+# Cheap Argon2 parameters for every gateway the tests start, in-process or as a
+# subprocess (they inherit the environment); production keeps the strong defaults.
+os.environ.setdefault("MG_ARGON2_PROFILE", "test")
+
 pytest_plugins = ["tests.services"]
 
 
