@@ -9,7 +9,6 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-import orjson
 import trio
 
 # trio-asyncio on 3.12 touches asyncio's deprecated child watcher; nothing we can act on.
