@@ -46,17 +46,24 @@ filters_st = st.fixed_dictionaries(
 ).filter(
     lambda f: f.get("year_min", 0) <= f.get("year_max", 9999) and f.get("rating_min", 0) <= f.get("rating_max", 10)
 )
-queries = st.sampled_from(["", "red ", "the ", "night ", "king queen ", "the storm "])
+queries = st.sampled_from(
+    ["", "red ", "the ", "night ", "king queen ", "the storm ", "red", "the sto", "kin", "q", "king qu", "of the"]
+)
 
 
 def brute(catalog: list[ContentItem], text: str, raw: dict[str, Any]) -> tuple[set[str], dict[str, Any]]:
     f = parse_filters(raw)
     words = normalize(text)
+    # The last word is a prefix when typing goes on (text ends inside it, 2+ letters).
+    prefix = words[-1] if words and text[-1:].isalnum() and len(words[-1]) >= 2 else None
     required = [w for w in words if w not in ("the", "of")] or words
+
+    def holds(title: list[str], w: str) -> bool:
+        return w in title or (w == prefix and any(t.startswith(w) for t in title))
 
     def scalar(i: ContentItem) -> bool:
         return (
-            all(w in normalize(i.title) for w in required)
+            all(holds(normalize(i.title), w) for w in required)
             and (not f.types or i.type in f.types)
             and (f.year_min is None or i.year >= f.year_min)
             and (f.year_max is None or i.year <= f.year_max)

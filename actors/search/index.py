@@ -816,7 +816,12 @@ class SearchIndex:
         for first, _, order, sub in groups:
             if first > thr:
                 break  # the best title of this length, and of all later ones, cannot enter
-            i = 0 if after is None else bisect.bisect_left(order, (-(after[0] + 2e-6),))
+            # With `after`, a one-word query may skip the titles whose static value
+            # is above the cursor's score: they score at least that much, so they
+            # were on earlier pages. Other queries may score below static values.
+            i = 0
+            if after is not None and single is not None:
+                i = bisect.bisect_left(order, (-(after[0] + 2e-6),))
             # Walk while it pays; past 4 entries per hit of this length the hits are
             # sparse here: take the rest of them directly.
             stop = min(len(order), i + 4 * sub.bit_count() + self.walk_extra)
