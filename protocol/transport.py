@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 import attrs
 import trio
@@ -143,7 +143,7 @@ class Connection:
         if self._nursery is not None and not self.closed:
             self._nursery.start_soon(self._send, jsonrpc.notification(method, params))
 
-    def close_soon(self, code: int, reason: str, *, after: list[tuple[str, Any]] = ()) -> None:  # type: ignore[assignment]
+    def close_soon(self, code: int, reason: str, *, after: Sequence[tuple[str, Any]] = ()) -> None:
         """Send `after` notifications, then close with `code`, once the current answers are out."""
         if self._nursery is not None and not self.closed:
             self._nursery.start_soon(self._close_after_answers, code, reason, list(after))
