@@ -4,8 +4,10 @@ memory, what needs a look-up, the write-behind buffers and the bounds."""
 from __future__ import annotations
 
 import pytest
+import trio
 
-from actors.errors import NotFound
+from actors.errors import NotFound, TimedOut
+from actors.experiments.actor import assign_user
 from actors.experiments.assign import Assignment, assign, hash_v2
 from actors.experiments.buckets import (
     BUCKETS,
@@ -198,3 +200,24 @@ def test_a_change_makes_outside_answers_stale() -> None:
     table.install(stored(raised, revision=3, history=(before, lowered)))
     answer = table.assign("exp", out_user)
     assert answer == assign(raised, out_user) or isinstance(answer, LookupNeeded)
+
+
+class _HangingStorage:
+    """A database that never answers (the look-up's bound is what is tested)."""
+
+    async def fetchval(self, sql: str, *args: object) -> object:
+        await trio.sleep_forever()
+
+
+async def test_a_look_up_is_bounded(autojump_clock: object) -> None:
+    table = AssignmentTable()
+    before = make(weighted(50, 50))
+    after = update_experiment(before, {"variants": weighted(10, 90)}, 0.0)
+    table.install(stored(after, revision=2, history=(before,)))
+    live = table.live["exp"]
+    user = next(u for u in USERS if live.disputed[bucket_of(live.seed_state, u)])
+    start = trio.current_time()
+    with pytest.raises(TimedOut):
+        await assign_user(table, _HangingStorage(), "exp", user, lookup_timeout=1.0)  # type: ignore[arg-type]
+    assert trio.current_time() - start == pytest.approx(1.0)
+    assert not table.pending  # nothing recorded for an unanswered call

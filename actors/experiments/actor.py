@@ -334,14 +334,25 @@ class ExperimentsActor(Actor):
 # ------------------------------------------------------------------ callers' side
 
 
-async def assign_user(table: AssignmentTable, storage: Storage, experiment_id: str, user_id: str) -> Assignment:
+async def assign_user(
+    table: AssignmentTable,
+    storage: Storage,
+    experiment_id: str,
+    user_id: str,
+    *,
+    lookup_timeout: float | None = None,
+) -> Assignment:
     """The user's assignment from the table; awaits only when the user's record must
-    be read from storage (a user in a bucket a weight change moved, not cached)."""
+    be read from storage (a user in a bucket a weight change moved, not cached), for
+    at most `lookup_timeout` seconds if given (then `TimedOut`)."""
     answer = table.assign(experiment_id, user_id)
     if type(answer) is LookupNeeded:
-        with storage_errors():
-            recorded = await store.recorded_variant(storage, experiment_id, user_id)
-        return table.resolve(experiment_id, user_id, recorded)
+        with trio.move_on_after(math.inf if lookup_timeout is None else lookup_timeout) as scope:
+            with storage_errors():
+                recorded = await store.recorded_variant(storage, experiment_id, user_id)
+            return table.resolve(experiment_id, user_id, recorded)
+        assert scope.cancelled_caught
+        raise TimedOut("Timed out reading the recorded assignment")
     return answer  # type: ignore[return-value]
 
 

@@ -2,7 +2,8 @@
 
 `experiments.assign` takes `user_id` or, without it, the authenticated caller's id; a
 call with neither is invalid params (-32602, field `user_id`): the method is open to
-anyone, and what is missing is an input the caller can give.
+anyone, and what is missing is an input the caller can give. It is answered from the
+experiments actor's `AssignmentTable` without an ask (see actors/experiments/table.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ NAME = "experiments"
 LIST_SCOPE = "experiments.list"
 MAX_USER_ID = 256
 ADMIN_TIMEOUT = 30.0
+LOOKUP_TIMEOUT = 1.0
 
 _ID = {"type": "string", "minLength": 1, "maxLength": MAX_EXPERIMENT_ID}
 # Loose on purpose: the model checks variants and reports every problem with its field
@@ -107,7 +109,8 @@ def register(table: MethodTable, services: Any) -> None:
             if principal is None:
                 raise InvalidParams("user_id", "is required when the connection is not authenticated")
             user_id = principal.sub
-        answer = await assign_user(assignments, services.storage, experiment_id, user_id)
+        answer = await assign_user(assignments, services.storage, experiment_id, user_id,
+                                   lookup_timeout=LOOKUP_TIMEOUT)
         return {"experiment_id": experiment_id, "user_id": user_id,
                 "variant": answer.variant, "in_experiment": answer.in_experiment}
 
@@ -147,7 +150,12 @@ def register(table: MethodTable, services: Any) -> None:
                   "weights": {"type": "object"}, "expected": {"type": "object"},
                   "chi_square": {"type": ["number", "null"]},
                   "srm_p_value": {"type": "number"}, "srm_detected": {"type": "boolean"}}})
-    table.add("experiments.assign", assign, summary="The caller's (or user_id's) variant",
+    # Inline (run in the connection's reader, no task per call): the answer comes from
+    # memory with no await. The one exception is the first call, on this node, for a user
+    # in a bucket that a weight or coverage change moved; it reads the user's recorded
+    # variant (one indexed row), bounded by LOOKUP_TIMEOUT, and holds up only the later
+    # requests of that one connection meanwhile.
+    table.add("experiments.assign", assign, inline=True, summary="The caller's (or user_id's) variant",
               params={"type": "object", "properties": {
                   "experiment_id": _ID,
                   "user_id": {"type": "string", "minLength": 1, "maxLength": MAX_USER_ID,
