@@ -31,7 +31,8 @@ from runtime import ChildSpec
 NAME = "playback"
 CATALOG = "catalog"
 
-LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+# Fine around 1 s, the default interval: each row's oldest update waits about that long.
+LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.01, 1.02, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 OK = {"ok": True}
 
 
