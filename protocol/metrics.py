@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 from typing import Callable, Iterable
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 # `_created` series double the output and nobody reads them.
@@ -28,32 +29,55 @@ class _Callback(Collector):
         yield family
 
 
+class _CallStats(Collector):
+    """Calls by method and outcome, and latency by method: plain counters on the hot path
+    (a dict increment and a bisect, ~0.5 µs, against ~2.5 µs for a labelled
+    prometheus_client Counter plus Histogram), turned into metric families at scrape."""
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self.buckets = buckets
+        self.calls: dict[tuple[str, str], int] = {}
+        self.latency: dict[str, list[float]] = {}  # per bucket counts, +Inf, then the sum
+
+    def observe(self, method: str, outcome: str, seconds: float) -> None:
+        key = (method, outcome)
+        self.calls[key] = self.calls.get(key, 0) + 1
+        counts = self.latency.get(method)
+        if counts is None:
+            counts = self.latency[method] = [0.0] * (len(self.buckets) + 2)
+        counts[bisect.bisect_left(self.buckets, seconds)] += 1
+        counts[-1] += seconds
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        calls = CounterMetricFamily("mg_rpc_requests", "JSON-RPC calls by method and outcome",
+                                    labels=["method", "outcome"])
+        for (method, outcome), n in sorted(self.calls.items()):
+            calls.add_metric([method, outcome], n)
+        yield calls
+        latency = HistogramMetricFamily("mg_rpc_latency_seconds", "JSON-RPC call latency", labels=["method"])
+        for method, counts in sorted(self.latency.items()):
+            cumulative, running = [], 0.0
+            for bound, n in zip([*map(str, self.buckets), "+Inf"], counts[:-1]):
+                running += n
+                cumulative.append((bound, running))
+            latency.add_metric([method], cumulative, sum_value=counts[-1])
+        yield latency
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.connections = Gauge("mg_ws_connections", "Open WebSocket connections", registry=r)
-        self.requests = Counter("mg_rpc_requests", "JSON-RPC calls by method and outcome", ["method", "outcome"], registry=r)
-        self.latency = Histogram("mg_rpc_latency_seconds", "JSON-RPC call latency", ["method"], buckets=LATENCY_BUCKETS, registry=r)
+        self.calls = _CallStats(LATENCY_BUCKETS)
+        r.register(self.calls)
+        self.observe_call = self.calls.observe
         self.restarts = Counter("mg_actor_restarts", "Actor restarts by actor", ["actor"], registry=r)
         self.crashes = Counter("mg_actor_crashes", "Actor crashes by actor", ["actor"], registry=r)
         self.cache_requests = Counter("mg_cache_requests", "Cache lookups by cache and result", ["cache", "result"], registry=r)
         self._cache_counts: dict[str, list[int]] = {}  # cache -> [hits, misses]
         self.add_callback_gauge("mg_cache_hit_ratio", "Share of lookups answered from the cache", "cache",
                                 lambda: [(c, h / (h + m)) for c, (h, m) in self._cache_counts.items() if h + m])
-        self._request_children: dict[tuple[str, str], Counter] = {}
-        self._latency_children: dict[str, Histogram] = {}
-
-    def observe_call(self, method: str, outcome: str, seconds: float) -> None:
-        key = (method, outcome)
-        counter = self._request_children.get(key)
-        if counter is None:
-            counter = self._request_children[key] = self.requests.labels(method, outcome)
-        counter.inc()
-        hist = self._latency_children.get(method)
-        if hist is None:
-            hist = self._latency_children[method] = self.latency.labels(method)
-        hist.observe(seconds)
 
     def cache_lookup(self, cache: str, hit: bool) -> None:
         counts = self._cache_counts.setdefault(cache, [0, 0])

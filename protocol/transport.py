@@ -92,13 +92,20 @@ class Connection:
                     finally:
                         self._done()
                     continue
-                await self._slots.acquire()
-                self.in_flight += 1
                 parsed = jsonrpc.parse(data)
+                self.in_flight += 1
                 if engine.runs_inline(parsed):
-                    await self._handle(engine, parsed)
-                else:
-                    nursery.start_soon(self._handle, engine, parsed)
+                    # The reader itself is busy meanwhile: no slot needed.
+                    try:
+                        await self._send(await engine.respond(parsed, self))
+                    finally:
+                        self._done()
+                    continue
+                try:
+                    self._slots.acquire_nowait()
+                except trio.WouldBlock:
+                    await self._slots.acquire()
+                nursery.start_soon(self._handle, engine, parsed)
             nursery.cancel_scope.cancel()
         self.closed = True
 
