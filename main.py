@@ -29,9 +29,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database-url", default=_env("DATABASE_URL"),
                    help="sqlite:///PATH or postgresql://... (env DATABASE_URL; default sqlite under --data-dir)")
     p.add_argument("--redis-url", default=_env("REDIS_URL"), help="redis://... (env REDIS_URL; default in-process)")
-    p.add_argument("--log-level", default=_env("MG_LOG_LEVEL", "info"),
+    p.add_argument("--log-level", type=str.lower, default=_env("MG_LOG_LEVEL", "info"),
                    choices=["debug", "info", "warning", "error"], help="env MG_LOG_LEVEL")
-    p.add_argument("--log-format", default=_env("MG_LOG_FORMAT", "text"), choices=["text", "json"],
+    p.add_argument("--log-format", type=str.lower, default=_env("MG_LOG_FORMAT", "text"), choices=["text", "json"],
                    help="env MG_LOG_FORMAT")
 
 
@@ -41,16 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the gateway (default)")
     _add_common(serve)
+    # String defaults go through `type` like typed input, so a bad MG_PORT=abc is an
+    # argparse error naming the option, not a traceback.
     serve.add_argument("--host", default=_env("MG_HOST", "127.0.0.1"), help="env MG_HOST")
-    serve.add_argument("--port", type=int, default=int(_env("MG_PORT", 8080)), help="WebSocket port, 0 picks one (env MG_PORT)")
-    serve.add_argument("--admin-port", type=int, default=int(_env("MG_ADMIN_PORT", 8081)),
+    serve.add_argument("--port", type=_port, default=_env("MG_PORT", "8080"),
+                       help="WebSocket port, 0 picks one (env MG_PORT)")
+    serve.add_argument("--admin-port", type=_port, default=_env("MG_ADMIN_PORT", "8081"),
                        help="HTTP health/metrics port, 0 picks one (env MG_ADMIN_PORT)")
     serve.add_argument("--jwt-secret", default=_env("JWT_SECRET"), help="env JWT_SECRET; default generated into the data dir")
-    serve.add_argument("--shutdown-timeout", type=float, default=float(_env("MG_SHUTDOWN_TIMEOUT", 25)),
+    serve.add_argument("--shutdown-timeout", type=_seconds, default=_env("MG_SHUTDOWN_TIMEOUT", "25"),
                        help="seconds for a graceful shutdown before exiting 1 (env MG_SHUTDOWN_TIMEOUT)")
-    serve.add_argument("--playback-flush-interval", type=float,
-                       default=float(_env("MG_PLAYBACK_FLUSH_INTERVAL", 1.0)),
+    serve.add_argument("--playback-flush-interval", type=_seconds, default=_env("MG_PLAYBACK_FLUSH_INTERVAL", "1.0"),
                        help="seconds within which a playback position is written (env MG_PLAYBACK_FLUSH_INTERVAL)")
+    serve.add_argument("--playback-idle-timeout", type=_seconds, default=_env("MG_PLAYBACK_IDLE_TIMEOUT", "1800"),
+                       help="seconds after which a playback session without updates closes (env MG_PLAYBACK_IDLE_TIMEOUT)")
 
     migrate = sub.add_parser("migrate", help="apply pending migrations and exit")
     _add_common(migrate)
@@ -80,20 +84,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(text)
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 86400 * 365:
+        raise ValueError(text)
+    return value
+
+
+_port.__name__ = "port number"  # argparse names the type in its error message
+_seconds.__name__ = "positive number of seconds"
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
+    serve_only = {name: getattr(args, name) for name in (
+        "host", "port", "admin_port", "jwt_secret", "shutdown_timeout",
+        "playback_flush_interval", "playback_idle_timeout") if hasattr(args, name)}
     return Config(
-        host=getattr(args, "host", _env("MG_HOST", "127.0.0.1")),
-        port=getattr(args, "port", int(_env("MG_PORT", 8080))),
-        admin_port=getattr(args, "admin_port", int(_env("MG_ADMIN_PORT", 8081))),
         data_dir=Path(args.data_dir),
         database_url=args.database_url,
         redis_url=args.redis_url,
-        jwt_secret=getattr(args, "jwt_secret", _env("JWT_SECRET")),
-        shutdown_timeout=getattr(args, "shutdown_timeout", float(_env("MG_SHUTDOWN_TIMEOUT", 25))),
-        playback_flush_interval=getattr(args, "playback_flush_interval",
-                                        float(_env("MG_PLAYBACK_FLUSH_INTERVAL", 1.0))),
         log_level=args.log_level,
         log_format=args.log_format,
+        **serve_only,
     )
 
 
