@@ -492,8 +492,8 @@ def test_to_dict_and_back() -> None:
         "active": True,
         "coverage": 0.5,
         "seed": "exp-1",
-        "created_at": "2023-11-14T22:13:20Z",
-        "updated_at": "2023-11-14T22:13:20Z",
+        "created_at": "2023-11-14T22:13:20.000Z",
+        "updated_at": "2023-11-14T22:13:20.000Z",
     }
     again = Experiment.from_dict(data)
     assert again == experiment

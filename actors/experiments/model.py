@@ -7,13 +7,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import attrs
 
 from actors.errors import InvalidParams
 from actors.experiments.assign import Range, bucket_ranges, fnv1a32
+from actors.timefmt import iso_utc
 
 __all__ = [
     "MAX_VARIANTS",
@@ -106,7 +107,7 @@ class Experiment:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+    return iso_utc(ts * 1000)  # type: ignore[return-value]
 
 
 def _epoch(value: float | str) -> float:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 
 import attrs
 
 from actors.errors import InvalidParams
 from actors.playback.rules import ResumeRules
+from actors.timefmt import iso_utc
 
 __all__ = [
     "Entry",
@@ -28,14 +28,6 @@ __all__ = [
 def wall_ms() -> int:
     """Wall-clock time as epoch milliseconds (what storage keeps)."""
     return int(time.time() * 1000)
-
-
-def iso_utc(ms: int | None) -> str | None:
-    """Epoch milliseconds as ISO 8601 UTC with milliseconds, e.g. 2024-05-01T12:00:00.000Z."""
-    if ms is None:
-        return None
-    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def _positive(instance: object, attribute: attrs.Attribute, value: float) -> None:

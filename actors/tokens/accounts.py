@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import attrs
@@ -37,6 +36,7 @@ from actors.tokens.crypto import (
     normalize_email,
     validate_password,
 )
+from actors.timefmt import iso_utc
 from actors.tokens.settings import Clock, TokenSettings, hasher_from_env, ms
 
 log = logging.getLogger("actors.tokens")
@@ -59,12 +59,6 @@ def new_user_id() -> str:
 
 def new_family_id() -> str:
     return "f_" + secrets.token_hex(12)
-
-
-def iso_utc(epoch_ms: int) -> str:
-    """`2024-05-01T12:00:00.000Z`."""
-    stamp = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
-    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _display_name(value: object, email: str) -> str:
