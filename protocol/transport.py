@@ -45,6 +45,7 @@ SHUTDOWN_ERROR = RpcError(errors.SHUTTING_DOWN, "Server is shutting down")
 class TransportLimits:
     max_message_size: int = 1 << 20
     max_in_flight: int = 32
+    max_connections: int = 10_000
     message_queue_size: int = 8
     slow_client_timeout: float = 10.0
     handshake_timeout: float = 10.0
@@ -248,6 +249,11 @@ class WebSocketGateway:
             return
         if self.draining:
             await request.reject(503, body=b"shutting down\n")
+            return
+        if len(self.connections) >= self.limits.max_connections:
+            log.warning("refusing a connection: %d open", len(self.connections),
+                        extra={"event": "ws.refused", "reason": "max_connections"})
+            await request.reject(503, body=b"too many connections, retry later\n")
             return
         principal = None
         header = _header(request, b"authorization")

@@ -134,3 +134,24 @@ async def test_a_client_that_stops_reading_is_cut_off(nursery, tmp_path) -> None
     async with connect(url) as client:
         assert await client.call("system.ping") == {"pong": True}
     app.request_shutdown()
+
+
+async def test_connections_past_the_limit_are_refused(nursery, tmp_path) -> None:
+    import attrs
+
+    from protocol.app import App
+    from tests.conftest import make_config
+
+    app = App(make_config(tmp_path))
+    app.gateway.limits = attrs.evolve(app.gateway.limits, max_connections=2)
+    ws_port, _ = await nursery.start(app.run)
+    url = f"ws://127.0.0.1:{ws_port}/v1"
+    async with connect(url) as first, connect(url) as second:
+        with pytest.raises(ConnectionRejected) as info:
+            async with open_websocket_url(url):
+                pass
+        assert info.value.status_code == 503
+        assert await first.call("system.ping") == await second.call("system.ping") == {"pong": True}
+    async with connect(url) as again:  # room again once they closed
+        assert await again.call("system.ping") == {"pong": True}
+    app.request_shutdown()
