@@ -24,7 +24,8 @@ from actors.paging import PAGING_SCHEMA, KeysetPage, parse_page
 from actors.playback.actor import PlaybackActor, PlaybackStats
 from actors.playback.intake import PositionIntake
 from actors.playback.messages import Adopt, ContinueWatching, GetResume, Start, Stop
-from actors.playback.model import PlaybackSettings, ResumeState, iso_utc
+from actors.playback.model import PlaybackSettings, ResumeState
+from actors.timefmt import iso_utc
 from protocol.methods import Access, MethodTable
 from runtime import ChildSpec
 
@@ -41,11 +42,6 @@ class _Domain:
     intake: PositionIntake
     stats: PlaybackStats
     settings: PlaybackSettings
-
-
-# children() builds the domain's shared pieces and register() takes them; keyed by the
-# Services object (one per App), so several gateways can share a process (tests).
-_pending: dict[int, _Domain] = {}
 
 
 def _settings(services: Any) -> PlaybackSettings:
@@ -85,7 +81,7 @@ class _Collector:
 
 def children(services: Any) -> list[ChildSpec]:
     domain = _Domain(PositionIntake(), PlaybackStats(), _settings(services))
-    _pending[id(services)] = domain
+    services.domain_state[NAME] = domain  # for register()
     registry = services.metrics.registry
     lag = Histogram("mg_playback_durable_lag_seconds",
                     "Seconds from a position update's arrival until it is durable (oldest update per row)",
@@ -109,9 +105,7 @@ def _resume(state: ResumeState) -> dict[str, Any]:
 
 
 def register(table: MethodTable, services: Any) -> None:
-    domain = _pending.pop(id(services), None)
-    if domain is None:
-        domain = _Domain(PositionIntake(), PlaybackStats(), _settings(services))
+    domain: _Domain = services.domain_state[NAME]
     intake = domain.intake
 
     def user_of(ctx: Any) -> str:
