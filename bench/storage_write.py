@@ -29,18 +29,10 @@ import asyncpg  # noqa: E402
 import trio  # noqa: E402
 import trio_asyncio  # noqa: E402
 
+from actors.catalog.store import UPSERT_SQL  # noqa: E402
 from actors.storage import connect_storage, migrate  # noqa: E402
 
-UPSERT = """
-INSERT INTO content (id, title, type, year, genres, platforms, rating, popularity,
-                     duration_ms, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT (id) DO UPDATE SET
-    title = excluded.title, type = excluded.type, year = excluded.year,
-    genres = excluded.genres, platforms = excluded.platforms, rating = excluded.rating,
-    popularity = excluded.popularity, duration_ms = excluded.duration_ms,
-    updated_at = excluded.updated_at
-"""
+UPSERT = UPSERT_SQL  # the catalog's own statement, run by both sides
 CLEAR = "DELETE FROM content"
 
 GENRES = ['["Drama"]', '["Comedy", "Romance"]', '["Action", "Thriller"]', '["Documentary"]']
