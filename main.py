@@ -116,6 +116,32 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
+def serve(config: Config) -> int:
+    """Run the gateway; a start-up failure is one log line and exit 1, not a traceback."""
+    import logging
+
+    from actors.storage import MigrationError, StorageError
+    from protocol.app import App
+
+    log = logging.getLogger("gateway")
+    failures: list[BaseException] = []
+    try:
+        return trio.run(App(config).run)
+    except* (OSError, StorageError, MigrationError) as group:
+        failures.extend(_leaves(group))
+    for exc in failures:
+        where = f" (ws {config.host}:{config.port}, admin {config.host}:{config.admin_port})" if isinstance(exc, OSError) else ""
+        log.error("cannot start%s: %s", where, exc, extra={"event": "startup.failed"})
+    return 1
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in SUBCOMMANDS + ("-h", "--help"):
@@ -131,9 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(args.log_level, args.log_format)
     config = config_from_args(args)
     if args.command == "serve":
-        from protocol.app import App
-
-        return trio.run(App(config).run)
+        return serve(config)
     from protocol import commands
 
     return commands.run(args, config)

@@ -105,3 +105,21 @@ async def test_shutdown_past_the_timeout_exits_1(tmp_path) -> None:
         server.kill()
     assert code == 1, server.log
     assert "stopped gracefully" not in server.log
+
+
+def test_a_taken_port_is_one_clear_line_and_exit_1(tmp_path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, str(ROOT / "main.py"), "serve", "--port", str(port),
+                               "--admin-port", "0", "--data-dir", str(tmp_path)],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"cannot start (ws 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
