@@ -103,3 +103,11 @@ async def test_upsert_needs_an_admin(gateway) -> None:
         with pytest.raises(RpcClientError) as info:
             await client.call("content.upsert", {"items": [item(1).to_dict()]})
         assert info.value.code == errors.AUTH_REQUIRED
+
+
+async def test_a_read_after_a_write_sees_the_write(gateway) -> None:
+    catalog = gateway.app.services.actor("catalog")
+    async with connect(gateway.url) as client:
+        for title in ("First", "Second", "Third"):
+            await catalog.ask(Upsert((item(9, title=title),)))
+            assert (await client.call("content.get", {"id": "t009"}))["title"] == title

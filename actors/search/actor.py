@@ -25,6 +25,7 @@ from actors.search.messages import (
     CORRECTIONS_CHANNEL,
     AddCorrection,
     Autocomplete,
+    GetItem,
     Query,
     Rebuild,
     Reload,
@@ -61,6 +62,8 @@ class SearchActor(Actor):
     async def receive(self, msg: object) -> Any:
         if isinstance(msg, Query):
             return self._query(msg)
+        if isinstance(msg, GetItem):
+            return self.index.get(msg.id)
         if isinstance(msg, Autocomplete):
             return self.index.autocomplete(msg.q, msg.limit)
         if isinstance(msg, ContentChanged):

@@ -21,6 +21,13 @@ class Query:
 
 
 @attrs.frozen
+class GetItem:
+    """The indexed copy of one content item, or None (used by the catalog for reads)."""
+
+    id: str
+
+
+@attrs.frozen
 class Autocomplete:
     q: str
     limit: int
