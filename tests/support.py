@@ -153,3 +153,24 @@ class FlakyProxy:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         scope.cancel()
+
+
+def stop(*nodes: GatewayProcess) -> None:
+    """SIGTERM each gateway (SIGKILL one that does not stop in time)."""
+    for node in nodes:
+        try:
+            node.terminate(30)
+        except Exception:
+            node.kill()
+
+
+def start_nodes(tmp_path: Path, *args: str, env: dict[str, str], count: int = 2) -> list[GatewayProcess]:
+    """`count` gateways with the same arguments (each its own data dir); all or none."""
+    nodes: list[GatewayProcess] = []
+    try:
+        for n in range(count):
+            nodes.append(GatewayProcess(tmp_path / f"node{n}", *args, env=env))
+    except BaseException:
+        stop(*nodes)
+        raise
+    return nodes

@@ -13,7 +13,7 @@ from trio_websocket import ConnectionRejected
 from protocol.client import RpcClientError
 from tests.auth_helpers import PASSWORD, create_user_cli, login, register_and_login
 from tests.services import pg_database, pg_url, redis_server, redis_url  # noqa: F401
-from tests.support import GatewayProcess, connect
+from tests.support import GatewayProcess, connect, start_nodes, stop
 from tests.test_auth_e2e import rpc_error, until_closed
 
 AUTH_REQUIRED, TOKEN_REVOKED, REUSE = -32001, -32003, -32009
@@ -25,14 +25,6 @@ async def refused_at_handshake(url: str, token: str) -> bool:
             return False
     except ConnectionRejected as exc:
         return exc.status_code == 401
-
-
-def stop(*nodes: GatewayProcess) -> None:
-    for node in nodes:
-        try:
-            node.terminate(30)
-        except Exception:
-            node.kill()
 
 
 async def test_revocation_survives_a_restart(tmp_path: Path) -> None:
@@ -74,17 +66,9 @@ async def test_create_user_beside_a_running_gateway(tmp_path: Path) -> None:
         stop(node)
 
 
-def two_nodes(tmp_path: Path, database_url: str, redis: str) -> tuple[GatewayProcess, GatewayProcess]:
+def two_nodes(tmp_path: Path, database_url: str, redis: str) -> list[GatewayProcess]:
     # A short secret on purpose: both nodes must derive the same key from it.
-    args = ("--database-url", database_url, "--redis-url", redis)
-    env = {"JWT_SECRET": "secret"}
-    a = GatewayProcess(tmp_path / "a", *args, env=env)
-    try:
-        b = GatewayProcess(tmp_path / "b", *args, env=env)
-    except BaseException:
-        stop(a)
-        raise
-    return a, b
+    return start_nodes(tmp_path, "--database-url", database_url, "--redis-url", redis, env={"JWT_SECRET": "secret"})
 
 
 async def test_revocation_reaches_the_other_node_within_a_second(

@@ -11,17 +11,9 @@ import trio
 
 from actors.storage import connect_storage
 from tests.auth_helpers import create_user_cli, fresh_email, login
-from tests.support import GatewayProcess, connect
+from tests.support import GatewayProcess, connect, start_nodes, stop
 
 USERS = [f"user-{i:04d}" for i in range(400)]
-
-
-def stop(*nodes: GatewayProcess) -> None:
-    for node in nodes:
-        try:
-            node.terminate(30)
-        except Exception:
-            node.kill()
 
 
 async def assign_all(url: str, experiment_id: str, users: list[str]) -> list[dict[str, Any]]:
@@ -75,14 +67,8 @@ async def test_same_answers_after_a_restart(tmp_path: Path) -> None:
 
 async def test_two_nodes_give_the_same_answers(
         tmp_path: Path, pg_url: str, redis_url: str, aio_loop: object) -> None:
-    args = ("--database-url", pg_url, "--redis-url", redis_url)
-    env = {"JWT_SECRET": "experiments-two-nodes-secret"}
-    a = GatewayProcess(tmp_path / "a", *args, env=env)
-    try:
-        b = GatewayProcess(tmp_path / "b", *args, env=env)
-    except BaseException:
-        stop(a)
-        raise
+    a, b = start_nodes(tmp_path, "--database-url", pg_url, "--redis-url", redis_url,
+                       env={"JWT_SECRET": "experiments-two-nodes-secret"})
     try:
         token = await admin_login(a.url, "--database-url", pg_url)
         async with connect(a.url, token) as admin_a, connect(b.url, token) as admin_b:
