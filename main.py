@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--jwt-secret", default=_env("JWT_SECRET"), help="env JWT_SECRET; default generated into the data dir")
     serve.add_argument("--shutdown-timeout", type=_seconds, default=_env("MG_SHUTDOWN_TIMEOUT", "25"),
                        help="seconds for a graceful shutdown before exiting 1 (env MG_SHUTDOWN_TIMEOUT)")
+    serve.add_argument("--db-pool-size", type=_pool_size, default=_env("MG_DB_POOL_SIZE", "10"),
+                       help="database connections per process (env MG_DB_POOL_SIZE)")
+    serve.add_argument("--db-timeout", type=_seconds, default=_env("MG_DB_TIMEOUT", "5"),
+                       help="seconds a database call may take before it fails with -32007 (env MG_DB_TIMEOUT)")
     serve.add_argument("--playback-flush-interval", type=_seconds, default=_env("MG_PLAYBACK_FLUSH_INTERVAL", "1.0"),
                        help="seconds within which a playback position is written (env MG_PLAYBACK_FLUSH_INTERVAL)")
     serve.add_argument("--playback-idle-timeout", type=_seconds, default=_env("MG_PLAYBACK_IDLE_TIMEOUT", "1800"),
@@ -91,6 +95,13 @@ def _port(text: str) -> int:
     return value
 
 
+def _pool_size(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 1000:
+        raise ValueError(text)
+    return value
+
+
 def _seconds(text: str) -> float:
     value = float(text)
     if not 0 < value < 86400 * 365:
@@ -100,11 +111,12 @@ def _seconds(text: str) -> float:
 
 _port.__name__ = "port number"  # argparse names the type in its error message
 _seconds.__name__ = "positive number of seconds"
+_pool_size.__name__ = "pool size (1-1000)"
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
     serve_only = {name: getattr(args, name) for name in (
-        "host", "port", "admin_port", "jwt_secret", "shutdown_timeout",
+        "host", "port", "admin_port", "jwt_secret", "shutdown_timeout", "db_pool_size", "db_timeout",
         "playback_flush_interval", "playback_idle_timeout") if hasattr(args, name)}
     return Config(
         data_dir=Path(args.data_dir),
