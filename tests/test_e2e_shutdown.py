@@ -123,3 +123,16 @@ def test_a_taken_port_is_one_clear_line_and_exit_1(tmp_path) -> None:
                               capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert f"cannot start (ws 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_json_logs_are_one_object_per_line(tmp_path) -> None:
+    import json
+
+    server = GatewayProcess(tmp_path, "--log-format", "json")
+    try:
+        assert server.terminate() == 0
+    finally:
+        server.kill()
+    records = [json.loads(line) for line in server.lines if line.strip()]
+    assert any(r["msg"].startswith("listening ws=") and r["ws_port"] for r in records)
+    assert records[-1]["msg"] == "stopped gracefully" and records[-1]["level"] == "info"
