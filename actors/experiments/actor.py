@@ -53,6 +53,7 @@ from actors.experiments.stats import SRM_P_THRESHOLD, chi_square_srm
 from actors.experiments.store import StoredExperiment
 from actors.experiments.table import AssignmentTable, Live, LookupNeeded, stored_claims
 from actors.kv import KV
+from actors.kv.notices import MISSED, from_other_nodes
 from actors.paging import KeysetPage, OffsetPage
 from actors.storage import Storage, StorageError, UniqueViolation
 from runtime import Actor, ActorRef
@@ -309,20 +310,13 @@ class ExperimentsActor(Actor):
     async def _listen(self) -> None:
         async with self.kv.subscribe(CHANNEL) as notices:
             self._subscribed.set()
-            reconnects = notices.reconnects
-            async for raw in notices:
-                if notices.reconnects != reconnects:
-                    # Notices sent while disconnected are lost: re-read everything.
-                    reconnects = notices.reconnects
+            async for notice in from_other_nodes(notices, self.node_id):
+                if notice is MISSED:
                     await self.ref.tell(ReloadAll())
-                try:
-                    notice = orjson.loads(raw)
-                    experiment_id, node = str(notice["id"]), notice.get("node")
-                except (orjson.JSONDecodeError, KeyError, TypeError):
+                elif "id" in notice:
+                    await self.ref.tell(Reload(str(notice["id"])))
+                else:
                     log.warning("ignored a malformed %s notice", CHANNEL)
-                    continue
-                if node != self.node_id:
-                    await self.ref.tell(Reload(experiment_id))
 
     async def _resync(self) -> None:
         """A safety net for lost notices (pub/sub is at most once)."""

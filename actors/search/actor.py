@@ -20,6 +20,7 @@ from actors.catalog import store
 from actors.catalog.messages import CATALOG_CHANNEL, ContentChanged
 from actors.errors import storage_errors
 from actors.kv import KV
+from actors.kv.notices import MISSED, from_other_nodes
 from actors.search.index import QueryResult, SearchIndex, Suggestion
 from actors.search.messages import (
     CORRECTIONS_CHANNEL,
@@ -134,18 +135,10 @@ class SearchActor(Actor):
     async def _follow(self, channel: str) -> None:
         """Turn another node's change notices into messages to this actor."""
         async with self.kv.subscribe(channel) as sub:
-            reconnects = sub.reconnects
-            async for raw in sub:
-                if sub.reconnects != reconnects:
-                    reconnects = sub.reconnects
+            async for notice in from_other_nodes(sub, self.node_id):
+                if notice is MISSED:
                     await self.ref.tell(Rebuild())
-                try:
-                    notice = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    continue
-                if not isinstance(notice, dict) or notice.get("node") == self.node_id:
-                    continue
-                if channel == CORRECTIONS_CHANNEL:
+                elif channel == CORRECTIONS_CHANNEL:
                     await self.ref.tell(ReloadCorrections())
                 elif isinstance(notice.get("ids"), list):
                     await self.ref.tell(Reload(tuple(str(i) for i in notice["ids"])))
