@@ -37,6 +37,9 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 
 from loadgen import ROOT, Server, echo_server, median
 
+sys.path.insert(0, str(ROOT))
+from protocol.client import http_get  # noqa: E402
+
 HOUR = 3_600_000
 PASSWORD = "bench password 1234"
 
@@ -78,21 +81,9 @@ async def login(url: str, email: str) -> dict:
         return await rpc(ws, "auth.login", {"email": email, "password": PASSWORD})
 
 
-async def http_get(url: str) -> bytes:
-    m = re.match(r"http://([\d.]+):(\d+)(/.*)", url)
-    assert m
-    stream = await trio.open_tcp_stream(m.group(1), int(m.group(2)))
-    async with stream:
-        await stream.send_all(f"GET {m.group(3)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        data = b""
-        while chunk := await stream.receive_some(65536):
-            data += chunk
-    return data.partition(b"\r\n\r\n")[2]
-
-
 async def scrape(admin: str) -> dict[str, float]:
     values: dict[str, float] = {}
-    for line in (await http_get(admin + "/metrics")).decode().splitlines():
+    for line in (await http_get(admin + "/metrics"))[1].decode().splitlines():
         if line.startswith(("mg_playback_", 'mg_rpc_requests_total{method="system.ping"')):
             name, value = line.rsplit(" ", 1)
             values[name] = float(value)

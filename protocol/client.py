@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import re
 import sys
 from typing import Any
 
@@ -51,6 +52,20 @@ class Client:
         if params is not None:
             msg["params"] = params
         await self.ws.send_message(orjson.dumps(msg).decode())
+
+
+async def http_get(url: str) -> tuple[int, bytes]:
+    """A minimal HTTP/1.1 GET of the admin port (which closes after each answer): (status, body)."""
+    m = re.match(r"http://([\d.]+):(\d+)(/.*)", url)
+    assert m
+    stream = await trio.open_tcp_stream(m.group(1), int(m.group(2)))
+    async with stream:
+        await stream.send_all(f"GET {m.group(3)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        data = b""
+        while chunk := await stream.receive_some(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
 
 
 def default_url() -> str:

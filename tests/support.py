@@ -17,7 +17,7 @@ import orjson
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
-from protocol.client import Client
+from protocol.client import Client, http_get  # noqa: F401  (tests import it from here)
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"listening ws=([\d.]+):(\d+) admin=([\d.]+):(\d+)")
@@ -80,20 +80,6 @@ async def connect(url: str, token: str | None = None) -> AsyncIterator[Client]:
 async def raw_call(ws: WebSocketConnection, frame: str | bytes) -> object:
     await ws.send_message(frame if isinstance(frame, str) else frame.decode())
     return orjson.loads(await ws.get_message())
-
-
-async def http_get(url: str) -> tuple[int, bytes]:
-    """A minimal HTTP/1.1 GET (the admin port closes after each answer)."""
-    m = re.match(r"http://([\d.]+):(\d+)(/.*)", url)
-    assert m
-    stream = await trio.open_tcp_stream(m.group(1), int(m.group(2)))
-    async with stream:
-        await stream.send_all(f"GET {m.group(3)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        data = b""
-        while chunk := await stream.receive_some(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
 
 
 def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
