@@ -1,5 +1,5 @@
 """SQL text helpers shared by the adapters: placeholder rewriting for SQLite,
-read/write classification, script splitting."""
+read/write classification, script splitting, batched inserts for SQLite."""
 
 from __future__ import annotations
 
@@ -25,6 +25,52 @@ def _replace(match: re.Match[str]) -> str:
 def to_sqlite(sql: str) -> str:
     """``$1, $2`` placeholders rewritten to SQLite's numbered ``?1, ?2``."""
     return _TOKENS.sub(_replace, sql)
+
+
+_INSERT_HEAD = re.compile(
+    r"""\s*INSERT\s+INTO\s+(?:"(?:[^"]|"")*"|[\w.]+)\s*(?:\([^()'"]*\))?\s*VALUES\s*\(""",
+    re.IGNORECASE,
+)
+
+
+@functools.lru_cache(maxsize=256)
+def sqlite_insert_from_json(sql: str) -> str | None:
+    """A single-row ``INSERT ... VALUES ($1, ...) [ON CONFLICT ...]`` rewritten for
+    SQLite to insert every row of a JSON array of parameter arrays bound as ``?1``:
+    ``INSERT ... SELECT (r.value ->> 0), ... FROM json_each(?1) AS r WHERE true ...``.
+    None for any other statement (several VALUES rows, ``$n`` after VALUES).
+
+    Why: sqlite3's ``executemany`` releases and retakes the GIL around every row, and
+    with the event loop's thread busy each retake waits for it; one statement over a
+    JSON array takes the GIL twice for the whole batch. Rows go in array order, one
+    after another, so an upsert sees the rows before it as ``executemany`` would."""
+    head = _INSERT_HEAD.match(sql)
+    if head is None:
+        return None
+    depth, i, quote = 1, head.end(), ""
+    while i < len(sql) and depth:
+        c = sql[i]
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        i += 1
+    if depth:
+        return None
+    body, rest = sql[head.end() : i - 1], sql[i:]
+    if rest.lstrip().startswith(",") or any(m.group(2) for m in _TOKENS.finditer(rest)):
+        return None
+    select = _TOKENS.sub(
+        lambda m: m.group(1) if m.group(1) is not None else f"(r.value ->> {int(m.group(2)) - 1})", body
+    )
+    start = sql[: head.end() - 1]
+    values_at = start.upper().rindex("VALUES")
+    return f"{start[:values_at]}SELECT {select} FROM json_each(?1) AS r WHERE true{rest}"
 
 
 _READ_START = re.compile(r"\s*(?:SELECT|WITH|VALUES|EXPLAIN)\b", re.IGNORECASE)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from actors.storage import placeholders
-from actors.storage.sql import affected_rows, is_read_only, split_sqlite_script, to_sqlite
+from actors.storage.sql import (
+    affected_rows,
+    is_read_only,
+    split_sqlite_script,
+    sqlite_insert_from_json,
+    to_sqlite,
+)
 
 
 def test_rewrites_numbered_placeholders_including_two_digits() -> None:
@@ -70,3 +76,35 @@ def test_affected_rows_from_command_tags() -> None:
     assert affected_rows("DELETE 0") == 0
     assert affected_rows("SELECT 5") == 0
     assert affected_rows("CREATE TABLE") == 0
+
+
+def test_single_row_insert_becomes_an_insert_over_a_json_array() -> None:
+    sql = """INSERT INTO t (a, b, c) VALUES ($1, coalesce($3, 'x)''$9'), 1)
+    ON CONFLICT (a) DO UPDATE SET b = excluded.b"""
+    assert sqlite_insert_from_json(sql) == (
+        "INSERT INTO t (a, b, c) SELECT (r.value ->> 0), coalesce((r.value ->> 2), 'x)''$9'), 1"
+        " FROM json_each(?1) AS r WHERE true\n    ON CONFLICT (a) DO UPDATE SET b = excluded.b"
+    )
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO t (a) VALUES ($1), ($2)",  # already several rows
+        "INSERT INTO t (a) VALUES ($1) ON CONFLICT (a) DO UPDATE SET b = $2",  # $n after VALUES
+        "INSERT INTO t (a) SELECT $1",
+        "UPDATE t SET a = $1 WHERE b = $2",
+        "INSERT INTO t (a) VALUES ($1",
+    ],
+)
+def test_other_statements_are_not_rewritten(sql: str) -> None:
+    assert sqlite_insert_from_json(sql) is None
+
+
+def test_the_hot_batched_writes_take_the_json_path() -> None:
+    from actors.catalog.store import UPSERT_SQL
+    from actors.experiments.store import _ADD_EXPOSURES, _RECORD
+    from actors.playback.store import UPSERT_POSITION
+
+    for sql in (UPSERT_SQL, _RECORD, _ADD_EXPOSURES, UPSERT_POSITION):
+        assert sqlite_insert_from_json(sql) is not None, sql
