@@ -387,7 +387,7 @@ async def test_lookups_happen_outside_the_actor(node: Node) -> None:
     live = node.table.live["exp"]
     from actors.experiments.buckets import bucket_of
 
-    disputed_user = next(u for u in users(1000) if live.disputed[bucket_of(live.seed_state, u)])
+    disputed_user = next(u for u in users(1000) if live.disputed[bucket_of(live.seed_bytes, u)])
     answer = await node.ask(Assign("exp", disputed_user))
     assert answer == LookupNeeded("exp", disputed_user)
     assert (await node.assign("exp", disputed_user)).variant == "b"

@@ -52,7 +52,7 @@ def test_variant_table_is_the_pure_assignment(variants: object, coverage: float)
     experiment = make(variants, coverage=coverage)
     table = variant_table(experiment)
     for user in USERS[:2000]:
-        bucket = bucket_of(experiment.seed_state, user)
+        bucket = bucket_of(experiment.seed_bytes, user)
         assert bucket / BUCKETS == hash_v2(experiment.seed, user)
         expected = assign(experiment, user)
         got = table[bucket]
@@ -119,7 +119,7 @@ def test_disputed_users_need_a_look_up_once() -> None:
     after = update_experiment(before, {"variants": weighted(10, 90)}, 0.0)
     table.install(stored(after, revision=2, history=(before,)))
     live = table.live["exp"]
-    moved = [u for u in USERS if live.disputed[bucket_of(live.seed_state, u)]]
+    moved = [u for u in USERS if live.disputed[bucket_of(live.seed_bytes, u)]]
     assert 0.35 < len(moved) / len(USERS) < 0.45
     # Recorded under the old weights (storage says "a"): the old answer sticks.
     user = moved[0]
@@ -143,7 +143,7 @@ def test_buffered_records_answer_without_a_look_up() -> None:
     after = update_experiment(before, {"variants": weighted(10, 90)}, 0.0)
     late = stored(after, revision=2, history=(before,))
     disputed = disputed_buckets(merge_claims(claims_of(live.table), variant_table(after)), variant_table(after))
-    moved = [u for u in USERS if disputed[bucket_of(live.seed_state, u)]]
+    moved = [u for u in USERS if disputed[bucket_of(live.seed_bytes, u)]]
     first = {u: table.assign("exp", u) for u in moved[:50]}  # cache holds only the last
     table.install(late)
     assert {u: table.assign("exp", u) for u in moved[:50]} == first
@@ -191,7 +191,7 @@ def test_a_change_makes_outside_answers_stale() -> None:
     lowered = update_experiment(before, {"coverage": 0.1}, 0.0)
     table.install(stored(lowered, revision=2, history=(before,)))
     live = table.live["exp"]
-    out_user = next(u for u in USERS if live.disputed[bucket_of(live.seed_state, u)]
+    out_user = next(u for u in USERS if live.disputed[bucket_of(live.seed_bytes, u)]
                     and not assign(lowered, u).in_experiment)
     assert isinstance(table.assign("exp", out_user), LookupNeeded)
     assert table.resolve("exp", out_user, None) == Assignment("a", False)
@@ -215,7 +215,7 @@ async def test_a_look_up_is_bounded(autojump_clock: object) -> None:
     after = update_experiment(before, {"variants": weighted(10, 90)}, 0.0)
     table.install(stored(after, revision=2, history=(before,)))
     live = table.live["exp"]
-    user = next(u for u in USERS if live.disputed[bucket_of(live.seed_state, u)])
+    user = next(u for u in USERS if live.disputed[bucket_of(live.seed_bytes, u)])
     start = trio.current_time()
     with pytest.raises(TimedOut):
         await assign_user(table, _HangingStorage(), "exp", user, lookup_timeout=1.0)  # type: ignore[arg-type]

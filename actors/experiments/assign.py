@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import attrs
+# C FNV-1a (Home Assistant's): 25x the speed of a Python loop over the bytes, and
+# every assignment hashes twice.
+from fnv_hash_fast import fnv1a_32
 
 if TYPE_CHECKING:
     from actors.experiments.model import Experiment
@@ -26,34 +29,26 @@ __all__ = [
     "bucket_ranges",
     "choose_variant",
     "fnv1a32",
+    "hash_bucket",
     "hash_v2",
 ]
-
-FNV_OFFSET_BASIS = 0x811C9DC5
-FNV_PRIME = 0x01000193
 
 Range = tuple[float, float]
 
 
-def fnv1a32(value: str | bytes, start: int = FNV_OFFSET_BASIS) -> int:
-    """32-bit FNV-1a of `value` (UTF-8). `start` continues a hash already begun, so
-    `fnv1a32(b, fnv1a32(a)) == fnv1a32(a + b)`."""
-    data = value.encode() if isinstance(value, str) else value
-    h = start
-    for byte in data:
-        # Literals, not the module constants: a global lookup per byte costs ~20 %.
-        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return h
+def fnv1a32(value: str | bytes) -> int:
+    """32-bit FNV-1a of `value` (UTF-8)."""
+    return fnv1a_32(value.encode() if isinstance(value, str) else value)
+
+
+def hash_bucket(seed: bytes, user_id: str) -> int:
+    """`hash_v2` times 10,000, an integer in [0, 10000), from the UTF-8 seed."""
+    return fnv1a_32(str(fnv1a_32(seed + user_id.encode())).encode()) % 10000
 
 
 def hash_v2(seed: str, user_id: str) -> float:
     """GrowthBook's hash version 2: `(fnv(str(fnv(seed + id))) % 10000) / 10000`."""
-    return _hash_v2_from(fnv1a32(seed), user_id)
-
-
-def _hash_v2_from(seed_state: int, user_id: str) -> float:
-    inner = fnv1a32(user_id, seed_state)
-    return (fnv1a32(str(inner)) % 10000) / 10000
+    return hash_bucket(seed.encode(), user_id) / 10000
 
 
 def bucket_ranges(
@@ -111,7 +106,7 @@ def assign(
         return Assignment(names[0], False)
     if sticky_variant is not None and sticky_variant in names:
         return Assignment(sticky_variant, True)
-    n = _hash_v2_from(experiment.seed_state, user_id)
+    n = hash_bucket(experiment.seed_bytes, user_id) / 10000
     for i, (start, end) in enumerate(experiment.ranges):
         if start <= n < end:
             return Assignment(names[i], True)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from actors.experiments.assign import fnv1a32
+from actors.experiments.assign import hash_bucket
 
 if TYPE_CHECKING:
     from actors.experiments.model import Experiment
@@ -47,9 +47,9 @@ OUT = 255
 """`variant_table` entry of a bucket outside coverage (at most 20 variants exist)."""
 
 
-def bucket_of(seed_state: int, user_id: str) -> int:
-    """The user's bucket: `hash_v2(seed, user_id) == bucket_of(fnv1a32(seed), user_id) / 10000`."""
-    return fnv1a32(str(fnv1a32(user_id, seed_state))) % BUCKETS
+def bucket_of(seed: bytes, user_id: str) -> int:
+    """The user's bucket: `hash_v2(seed, user_id) == bucket_of(seed.encode(), user_id) / 10000`."""
+    return hash_bucket(seed, user_id)
 
 
 def variant_table(experiment: Experiment) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from actors.errors import InvalidParams
-from actors.experiments.assign import Range, bucket_ranges, fnv1a32
+from actors.experiments.assign import Range, bucket_ranges
 from actors.timefmt import iso_utc
 
 __all__ = [
@@ -45,7 +45,7 @@ class Variant:
 class Experiment:
     """An experiment definition. `variants` carry weights normalised to sum 1.
 
-    `ranges`, `variant_names` and `seed_state` are derived once at construction so
+    `ranges`, `variant_names` and `seed_bytes` are derived once at construction so
     that an assignment does no more than hash the user id.
     """
 
@@ -59,7 +59,7 @@ class Experiment:
     updated_at: float
     variant_names: tuple[str, ...] = attrs.field(init=False, eq=False, repr=False)
     ranges: tuple[Range, ...] = attrs.field(init=False, eq=False, repr=False)
-    seed_state: int = attrs.field(init=False, eq=False, repr=False)
+    seed_bytes: bytes = attrs.field(init=False, eq=False, repr=False)
 
     @variant_names.default
     def _variant_names(self) -> tuple[str, ...]:
@@ -70,9 +70,9 @@ class Experiment:
         weights = [v.weight for v in self.variants]
         return bucket_ranges(len(weights), self.coverage, weights)
 
-    @seed_state.default
-    def _seed_state(self) -> int:
-        return fnv1a32(self.seed)
+    @seed_bytes.default
+    def _seed_bytes(self) -> bytes:
+        return self.seed.encode()
 
     def weights(self) -> tuple[float, ...]:
         return tuple(v.weight for v in self.variants)

@@ -69,7 +69,7 @@ class Live:
 
     __slots__ = (
         "experiment", "revision", "table", "disputed", "disputed_count", "active",
-        "seed_state", "names", "index", "answers", "out", "exposures", "sort_key",
+        "seed_bytes", "names", "index", "answers", "out", "exposures", "sort_key",
     )
 
     def __init__(self, stored: StoredExperiment, exposures: list[int] | None = None) -> None:
@@ -80,7 +80,7 @@ class Live:
         self.disputed = disputed_buckets(stored_claims(stored, self.table), self.table)
         self.disputed_count = sum(self.disputed)
         self.active = e.active
-        self.seed_state = e.seed_state
+        self.seed_bytes = e.seed_bytes
         self.names = e.variant_names
         self.index = {name: i for i, name in enumerate(self.names)}
         # Answers are built once: the hot path allocates nothing but the cache key.
@@ -134,7 +134,7 @@ class AssignmentTable:
                 return live.answers[cached]
             if cached == -1 - live.revision:
                 return live.out
-        bucket = bucket_of(live.seed_state, user_id)
+        bucket = bucket_of(live.seed_bytes, user_id)
         if live.disputed[bucket]:
             held = self.pending.get(key) or self.inflight.get(key)
             if held is None:
@@ -162,7 +162,7 @@ class AssignmentTable:
             recorded = held[0]
         if recorded is not None and recorded in live.index:
             return self._answer(live, key, live.index[recorded], record=False)
-        index = live.table[bucket_of(live.seed_state, user_id)]
+        index = live.table[bucket_of(live.seed_bytes, user_id)]
         if index == OUT:
             self._cache_put(key, -1 - live.revision)
             return live.out
