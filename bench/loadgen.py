@@ -3,6 +3,7 @@ with N closed-loop WebSocket clients, report throughput and latency percentiles.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -96,6 +97,14 @@ async def closed_loop(url: str, connections: int, seconds: float, make_frame: Ca
     latencies.sort()
     pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")  # noqa: E731
     return {"rps": count / elapsed, "p50_ms": pct(0.5), "p99_ms": pct(0.99), "count": count}
+
+
+def prebuilt(make_frame: Callable[[int], bytes], count: int) -> Callable[[int], bytes]:
+    """`make_frame` with its first `count` frames built now, outside the timed loop, so
+    that a costlier frame (a fresh user id each call) does not slow the client down."""
+    frames = iter([make_frame(i) for i in range(count)])
+    extra = itertools.count(count)
+    return lambda n: next(frames, None) or make_frame(next(extra))
 
 
 def ping_frame(n: int) -> bytes:

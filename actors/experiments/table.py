@@ -100,7 +100,7 @@ class AssignmentTable:
         *,
         cache_size: int = 200_000,
         max_pending: int = 500_000,
-        flush_batch: int = 5_000,
+        flush_batch: int = 20_000,
         on_backlog: Callable[[], None] | None = None,
     ) -> None:
         self.cache_size = cache_size
