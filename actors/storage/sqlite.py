@@ -167,8 +167,11 @@ def _executemany(
             except orjson.JSONEncodeError:
                 pass  # bytes or an integer past 64 bits: bound one row at a time below
             else:
-                conn.execute(from_json, (rows,)).close()
-                return
+                # SQLite's JSON functions cut a string at an escaped NUL: a batch
+                # holding one (or a literal backslash-u0000) is bound row by row.
+                if "\\u0000" not in rows:
+                    conn.execute(from_json, (rows,)).close()
+                    return
         conn.executemany(to_sqlite(sql), args_seq).close()
 
     return work

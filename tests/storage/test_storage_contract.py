@@ -246,6 +246,19 @@ async def test_executemany_keeps_values_exactly(storage: Storage) -> None:
     assert got[3]["b"] == b"\x00\xff" and got[4]["s"] == "y"
 
 
+async def test_executemany_keeps_a_nul_character_or_refuses_it(storage: Storage, storage_url: str) -> None:
+    await storage.execute(PROBE_TABLE)
+    rows = [("a\x00b", 1, 0.0, "x\x00y", None), ("c", 2, 0.0, "\\u0000 literal", None)]
+    if storage_url.startswith("sqlite"):
+        await storage.executemany(PROBE_UPSERT, rows)
+        got = await storage.fetch("SELECT k, s FROM batch_probe ORDER BY k")
+        assert got == [{"k": "a\x00b", "s": "x\x00y"}, {"k": "c", "s": "\\u0000 literal"}]
+    else:  # PostgreSQL text cannot hold NUL: the whole batch is refused
+        with pytest.raises(StorageError):
+            await storage.executemany(PROBE_UPSERT, rows)
+        assert await count(storage, "batch_probe") == 0
+
+
 async def test_executemany_upserts_rows_in_order(storage: Storage) -> None:
     await storage.execute(PROBE_TABLE)
     await storage.executemany(PROBE_UPSERT, [("k", 1, 0.0, "first", None), ("k", 2, 0.0, "second", None)])
