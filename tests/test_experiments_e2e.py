@@ -140,6 +140,11 @@ async def test_assign_defaults_to_the_caller(gateway: Any) -> None:
         assert error.code == INVALID_PARAMS and fields(error) == ["user_id"]
         empty = await rpc_error(anonymous, "experiments.assign", {"experiment_id": "e", "user_id": ""})
         assert empty.code == INVALID_PARAMS and fields(empty) == ["user_id"]
+        # PostgreSQL text cannot hold U+0000, and one such id would fail a whole batch of
+        # recorded assignments: refused at the door, and the connection lives on.
+        nul = await rpc_error(anonymous, "experiments.assign", {"experiment_id": "e", "user_id": "a\x00b"})
+        assert nul.code == INVALID_PARAMS and fields(nul) == ["user_id"]
+        assert await anonymous.call("experiments.assign", {"experiment_id": "e", "user_id": someone["user_id"]}) == mine
 
 
 async def test_assignments_stats_and_stickiness_over_the_wire(gateway: Any) -> None:

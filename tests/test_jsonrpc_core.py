@@ -158,3 +158,19 @@ async def test_nested_fields_are_named_like_paths() -> None:
     frame = b'{"jsonrpc":"2.0","id":1,"method":"nested","params":{"items":[{},{"rating":"high"}]}}'
     answer = orjson.loads(await Engine(table).handle_frame(frame, None))
     assert answer["error"]["data"]["errors"][0]["field"] == "items[1].rating"
+
+
+async def test_a_nul_character_in_params_is_refused_with_its_field() -> None:
+    engine = make_engine()
+    err = (await call(engine, "echo", {"page": 1, "name": "a\x00b"}))["error"]
+    assert err["code"] == errors.INVALID_PARAMS
+    assert err["data"]["errors"] == [{"field": "name", "message": "must not contain the NUL character (U+0000)"}]
+    nested = orjson.loads(await engine.handle_frame(
+        b'[{"jsonrpc":"2.0","id":1,"method":"echo","params":{"page":1,"x":["ok",{"y":"\\u0000"}]}},'
+        b'{"jsonrpc":"2.0","id":2,"method":"nope","params":["\\u0000"]}]', None))
+    assert nested[0]["error"]["data"]["errors"][0]["field"] == "x[1].y"
+    assert nested[1]["error"]["code"] == errors.METHOD_NOT_FOUND
+    # An escaped backslash followed by "u0000" is six characters of plain text.
+    text = orjson.loads(await engine.handle_frame(
+        '{"jsonrpc":"2.0","id":3,"method":"echo","params":{"page":1,"name":"\\\\u0000"}}', None))
+    assert text["error"]["data"]["errors"][0]["message"] != "must not contain the NUL character (U+0000)"
