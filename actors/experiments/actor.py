@@ -341,21 +341,13 @@ async def assign_user(
     at most `lookup_timeout` seconds if given (then `TimedOut`)."""
     answer = table.assign(experiment_id, user_id)
     if type(answer) is LookupNeeded:
-        return await look_up(table, storage, answer, lookup_timeout=lookup_timeout)
+        with trio.move_on_after(math.inf if lookup_timeout is None else lookup_timeout) as scope:
+            with storage_errors():
+                recorded = await store.recorded_variant(storage, experiment_id, user_id)
+            return table.resolve(experiment_id, user_id, recorded)
+        assert scope.cancelled_caught
+        raise TimedOut("Timed out reading the recorded assignment")
     return answer  # type: ignore[return-value]
-
-
-async def look_up(
-    table: AssignmentTable, storage: Storage, needed: LookupNeeded, *, lookup_timeout: float | None = None
-) -> Assignment:
-    """The answer after `table.assign` gave `needed`: the recorded variant is read
-    from storage, for at most `lookup_timeout` seconds if given (then `TimedOut`)."""
-    with trio.move_on_after(math.inf if lookup_timeout is None else lookup_timeout) as scope:
-        with storage_errors():
-            recorded = await store.recorded_variant(storage, needed.experiment_id, needed.user_id)
-        return table.resolve(needed.experiment_id, needed.user_id, recorded)
-    assert scope.cancelled_caught
-    raise TimedOut("Timed out reading the recorded assignment")
 
 
 async def ask_assign(ref: ActorRef, storage: Storage, experiment_id: str, user_id: str) -> Assignment:
