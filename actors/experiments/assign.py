@@ -28,17 +28,11 @@ __all__ = [
     "assign",
     "bucket_ranges",
     "choose_variant",
-    "fnv1a32",
     "hash_bucket",
     "hash_v2",
 ]
 
 Range = tuple[float, float]
-
-
-def fnv1a32(value: str | bytes) -> int:
-    """32-bit FNV-1a of `value` (UTF-8)."""
-    return fnv1a_32(value.encode() if isinstance(value, str) else value)
 
 
 def hash_bucket(seed: bytes, user_id: str) -> int:

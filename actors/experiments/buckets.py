@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from actors.experiments.assign import hash_bucket
+# The user's bucket: hash_v2(seed, user_id) == bucket_of(seed.encode(), user_id) / 10000.
+from actors.experiments.assign import hash_bucket as bucket_of
 
 if TYPE_CHECKING:
     from actors.experiments.model import Experiment
@@ -45,11 +46,6 @@ __all__ = [
 BUCKETS = 10_000
 OUT = 255
 """`variant_table` entry of a bucket outside coverage (at most 20 variants exist)."""
-
-
-def bucket_of(seed: bytes, user_id: str) -> int:
-    """The user's bucket: `hash_v2(seed, user_id) == bucket_of(seed.encode(), user_id) / 10000`."""
-    return hash_bucket(seed, user_id)
 
 
 def variant_table(experiment: Experiment) -> bytes:
