@@ -9,10 +9,9 @@ import sqlite3
 
 # String literals, quoted identifiers and comments are matched first so that a "$1"
 # inside them is left alone; only the bare ``$N`` outside them is rewritten.
-_TOKENS = re.compile(
-    r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/)|\$(\d+)""",
-    re.DOTALL,
-)
+_LITERAL = r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/"""
+_TOKENS = re.compile(rf"({_LITERAL})|\$(\d+)", re.DOTALL)
+_PARENS = re.compile(rf"{_LITERAL}|([()])", re.DOTALL)
 
 
 def _replace(match: re.Match[str]) -> str:
@@ -28,7 +27,7 @@ def to_sqlite(sql: str) -> str:
 
 
 _INSERT_HEAD = re.compile(
-    r"""\s*INSERT\s+INTO\s+(?:"(?:[^"]|"")*"|[\w.]+)\s*(?:\([^()'"]*\))?\s*VALUES\s*\(""",
+    r"""(\s*INSERT\s+INTO\s+(?:"(?:[^"]|"")*"|[\w.]+)\s*(?:\([^()'"]*\))?\s*)VALUES\s*\(""",
     re.IGNORECASE,
 )
 
@@ -47,30 +46,20 @@ def sqlite_insert_from_json(sql: str) -> str | None:
     head = _INSERT_HEAD.match(sql)
     if head is None:
         return None
-    depth, i, quote = 1, head.end(), ""
-    while i < len(sql) and depth:
-        c = sql[i]
-        if quote:
-            if c == quote:
-                quote = ""
-        elif c in "'\"":
-            quote = c
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        i += 1
-    if depth:
+    depth = 1
+    for paren in _PARENS.finditer(sql, head.end()):
+        depth += {"(": 1, ")": -1}.get(paren.group(1), 0)
+        if depth == 0:
+            break
+    else:
         return None
-    body, rest = sql[head.end() : i - 1], sql[i:]
+    body, rest = sql[head.end() : paren.start()], sql[paren.end() :]
     if rest.lstrip().startswith(",") or any(m.group(2) for m in _TOKENS.finditer(rest)):
         return None
     select = _TOKENS.sub(
         lambda m: m.group(1) if m.group(1) is not None else f"(r.value ->> {int(m.group(2)) - 1})", body
     )
-    start = sql[: head.end() - 1]
-    values_at = start.upper().rindex("VALUES")
-    return f"{start[:values_at]}SELECT {select} FROM json_each(?1) AS r WHERE true{rest}"
+    return f"{head.group(1)}SELECT {select} FROM json_each(?1) AS r WHERE true{rest}"
 
 
 _READ_START = re.compile(r"\s*(?:SELECT|WITH|VALUES|EXPLAIN)\b", re.IGNORECASE)
