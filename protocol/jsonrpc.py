@@ -77,24 +77,25 @@ def _mark_nul(msg: Message) -> Message:
     return msg
 
 
-def nul_path(value: Any, path: str = "") -> str | None:
+def nul_path(value: Any) -> str | None:
     """The path (`items[1].title`) of the first string or key in `value` holding
-    U+0000, "params" for the top level, or None."""
-    if isinstance(value, str):
-        return (path or "params") if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            inner = f"{path}.{key}" if path else str(key)
-            if "\x00" in key:
-                return inner
-            found = nul_path(item, inner)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found = nul_path(item, f"{path}[{i}]" if path else f"[{i}]")
-            if found is not None:
-                return found
+    U+0000, "params" for the top level, or None. Iterative: params may nest as deep
+    as the JSON parser allows, deeper than Python's recursion limit."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path or "params"
+        elif isinstance(item, dict):
+            children = []
+            for key, child in item.items():
+                inner = f"{path}.{key}" if path else str(key)
+                # A NUL key is reported where it stands, before its value.
+                children.append(("\x00" if "\x00" in key else child, inner))
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            stack.extend(reversed([(child, f"{path}[{i}]") for i, child in enumerate(item)]))
     return None
 
 

@@ -174,3 +174,10 @@ async def test_a_nul_character_in_params_is_refused_with_its_field() -> None:
     text = orjson.loads(await engine.handle_frame(
         '{"jsonrpc":"2.0","id":3,"method":"echo","params":{"page":1,"name":"\\\\u0000"}}', None))
     assert text["error"]["data"]["errors"][0]["message"] != "must not contain the NUL character (U+0000)"
+
+
+async def test_a_nul_deeper_than_the_recursion_limit_is_found() -> None:
+    depth = 1000  # orjson parses up to 1024 levels; Python recurses to about 1000
+    frame = '{"jsonrpc":"2.0","id":1,"method":"echo","params":{"page":1,"x":' + "[" * depth + '"\\u0000"' + "]" * depth + "}}"
+    answer = orjson.loads(await make_engine().handle_frame(frame, None))
+    assert answer["error"]["data"]["errors"][0]["field"] == "x" + "[0]" * depth
