@@ -3,6 +3,8 @@ memory, what needs a look-up, the write-behind buffers and the bounds."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import trio
 
@@ -22,7 +24,7 @@ from actors.experiments.buckets import (
 )
 from actors.experiments.model import Experiment, create_experiment, update_experiment
 from actors.experiments.store import StoredExperiment
-from actors.experiments.table import AssignmentTable, LookupNeeded
+from actors.experiments.table import AssignmentTable, LookupNeeded, key_of
 
 USERS = [f"user-{i:05d}" for i in range(5000)]
 
@@ -130,7 +132,7 @@ def test_disputed_users_need_a_look_up_once() -> None:
     other = moved[1]
     assert table.assign("exp", other) == LookupNeeded("exp", other)
     assert table.resolve("exp", other, None) == assign(after, other)
-    assert table.pending[("exp", other)][0] == assign(after, other).variant
+    assert table.pending[key_of("exp", other)] == ("exp", other, assign(after, other).variant, pytest.approx(time.time() * 1000, abs=5000))
     assert table.lookups == 2
 
 
@@ -148,7 +150,7 @@ def test_buffered_records_answer_without_a_look_up() -> None:
     table.install(late)
     assert {u: table.assign("exp", u) for u in moved[:50]} == first
     batch = table.take_pending()
-    assert set(batch) >= {("exp", u) for u in moved[:49]}
+    assert {row[1] for row in batch.values()} >= set(moved[:49])
     assert {u: table.assign("exp", u) for u in moved[:50]} == first  # in flight
     assert table.lookups == 0
 
@@ -178,11 +180,27 @@ def test_bounds() -> None:
     table.install(stored(make(("a", "b"))))
     for u in USERS[:1000]:
         table.assign("exp", u)
-    assert len(table.cache) == 100
+    assert table.cached_count == 100
     assert len(table.pending) == 300 and table.dropped == 700
     assert full and full[0] == 200
     # The oldest went first.
-    assert ("exp", USERS[999]) in table.pending and ("exp", USERS[0]) not in table.pending
+    assert key_of("exp", USERS[999]) in table.pending and key_of("exp", USERS[0]) not in table.pending
+
+
+def test_the_cache_evicts_in_arrival_order_but_keeps_what_is_used() -> None:
+    table = AssignmentTable(cache_size=100)
+    table.install(stored(make(("a", "b"))))
+    for u in USERS[:100]:
+        table.assign("exp", u)
+    for _ in range(3):
+        for u in USERS[100:1000]:
+            table.assign("exp", u)
+            table.assign("exp", USERS[7])  # used between every two new users
+    assert table.cached_count == 100
+    assert table.cached("exp", USERS[7]) is not None
+    assert table.cached("exp", USERS[8]) is None
+    # The last 99 new users are all still there: nothing newer went first.
+    assert all(table.cached("exp", u) is not None for u in USERS[901:1000])
 
 
 def test_a_change_makes_outside_answers_stale() -> None:

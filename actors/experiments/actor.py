@@ -58,7 +58,7 @@ from actors.paging import KeysetPage, OffsetPage
 from actors.storage import Storage, StorageError, UniqueViolation
 from runtime import Actor, ActorRef
 
-__all__ = ["ExperimentsActor", "ask_assign", "assign_user", "assign_users"]
+__all__ = ["ExperimentsActor", "ask_assign", "assign_user", "assign_users", "look_up"]
 
 log = logging.getLogger("actors.experiments")
 
@@ -297,8 +297,7 @@ class ExperimentsActor(Actor):
                     # twice; the storage timeout bounds it.
                     with trio.CancelScope(shield=True):
                         async with self.storage.transaction() as tx:
-                            await store.record(
-                                tx, [(e, u, v, at) for (e, u), (v, at) in batch.items()], exposures)
+                            await store.record(tx, batch.values(), exposures)
                 except BaseException:
                     table.give_back(batch, exposures)
                     raise
@@ -337,17 +336,25 @@ async def assign_user(
     lookup_timeout: float | None = None,
 ) -> Assignment:
     """The user's assignment from the table; awaits only when the user's record must
-    be read from storage (a user in a bucket a weight change moved, not cached), for
-    at most `lookup_timeout` seconds if given (then `TimedOut`)."""
+    be read from storage (`look_up`)."""
     answer = table.assign(experiment_id, user_id)
     if type(answer) is LookupNeeded:
-        with trio.move_on_after(math.inf if lookup_timeout is None else lookup_timeout) as scope:
-            with storage_errors():
-                recorded = await store.recorded_variant(storage, experiment_id, user_id)
-            return table.resolve(experiment_id, user_id, recorded)
-        assert scope.cancelled_caught
-        raise TimedOut("Timed out reading the recorded assignment")
+        return await look_up(table, storage, answer, lookup_timeout)
     return answer  # type: ignore[return-value]
+
+
+async def look_up(
+    table: AssignmentTable, storage: Storage, needed: LookupNeeded, timeout: float | None = None
+) -> Assignment:
+    """The answer for a user the table could not answer alone (in a bucket a weight
+    change moved, not cached): their recorded variant is read from storage, for at
+    most `timeout` seconds if given (then `TimedOut`)."""
+    with trio.move_on_after(math.inf if timeout is None else timeout) as scope:
+        with storage_errors():
+            recorded = await store.recorded_variant(storage, needed.experiment_id, needed.user_id)
+        return table.resolve(needed.experiment_id, needed.user_id, recorded)
+    assert scope.cancelled_caught
+    raise TimedOut("Timed out reading the recorded assignment")
 
 
 async def ask_assign(ref: ActorRef, storage: Storage, experiment_id: str, user_id: str) -> Assignment:
