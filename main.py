@@ -130,12 +130,19 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def serve(config: Config) -> int:
     """Run the gateway; a start-up failure is one log line and exit 1, not a traceback."""
+    import gc
     import logging
 
     from actors.storage import MigrationError, StorageError
     from protocol.app import App
 
     log = logging.getLogger("gateway")
+    # The collector's youngest generation runs after 700 net allocations by default:
+    # with 50 requests in flight that is several times a second for no garbage (0.2 us
+    # per ping, 0.8 us per first-time experiments.assign, measured with gc.callbacks).
+    # At 10,000 it runs about once a second under load; cyclic garbage waits a little
+    # longer (at most 10,000 allocations).
+    gc.set_threshold(10_000, 10, 10)
     failures: list[BaseException] = []
     try:
         return trio.run(App(config).run)
