@@ -24,7 +24,7 @@ from actors.experiments.buckets import (
 )
 from actors.experiments.model import Experiment, create_experiment, update_experiment
 from actors.experiments.store import StoredExperiment
-from actors.experiments.table import AssignmentTable, LookupNeeded, key_of
+from actors.experiments.table import AssignmentTable, LookupNeeded
 
 USERS = [f"user-{i:05d}" for i in range(5000)]
 
@@ -132,7 +132,7 @@ def test_disputed_users_need_a_look_up_once() -> None:
     other = moved[1]
     assert table.assign("exp", other) == LookupNeeded("exp", other)
     assert table.resolve("exp", other, None) == assign(after, other)
-    assert table.pending[key_of("exp", other)] == ("exp", other, assign(after, other).variant, pytest.approx(time.time() * 1000, abs=5000))
+    assert table.pending[("exp", other)] == ("exp", other, assign(after, other).variant, pytest.approx(time.time() * 1000, abs=5000))
     assert table.lookups == 2
 
 
@@ -180,14 +180,14 @@ def test_bounds() -> None:
     table.install(stored(make(("a", "b"))))
     for u in USERS[:1000]:
         table.assign("exp", u)
-    assert table.cached_count == 100
+    assert len(table.cache) == 100
     assert len(table.pending) == 300 and table.dropped == 700
     assert full and full[0] == 200
     # The oldest went first.
-    assert key_of("exp", USERS[999]) in table.pending and key_of("exp", USERS[0]) not in table.pending
+    assert ("exp", USERS[999]) in table.pending and ("exp", USERS[0]) not in table.pending
 
 
-def test_the_cache_evicts_in_arrival_order_but_keeps_what_is_used() -> None:
+def test_the_cache_evicts_the_least_recently_used() -> None:
     table = AssignmentTable(cache_size=100)
     table.install(stored(make(("a", "b"))))
     for u in USERS[:100]:
@@ -196,11 +196,10 @@ def test_the_cache_evicts_in_arrival_order_but_keeps_what_is_used() -> None:
         for u in USERS[100:1000]:
             table.assign("exp", u)
             table.assign("exp", USERS[7])  # used between every two new users
-    assert table.cached_count == 100
-    assert table.cached("exp", USERS[7]) is not None
-    assert table.cached("exp", USERS[8]) is None
+    assert len(table.cache) == 100
+    assert ("exp", USERS[7]) in table.cache and ("exp", USERS[8]) not in table.cache
     # The last 99 new users are all still there: nothing newer went first.
-    assert all(table.cached("exp", u) is not None for u in USERS[901:1000])
+    assert all(("exp", u) in table.cache for u in USERS[901:1000])
 
 
 def test_a_change_makes_outside_answers_stale() -> None:

@@ -12,9 +12,8 @@ a restart of the actor loses neither buffered records nor cached answers.
 - the definition compiled to a bucket -> variant table and a table of *disputed*
   buckets (see `buckets`): where no definition ever gave another answer, the hash is
   the user's recorded answer, and a first answer is recorded write-behind;
-- a bounded cache of sticky answers (and of "outside, nothing recorded" answers at a
-  revision, which a change of the experiment makes stale), least recently used out
-  first, near enough (see `_remember`);
+- a bounded LRU cache of sticky answers (and of "outside, nothing recorded" answers at
+  a revision, which a change of the experiment makes stale);
 - the buffers of first assignments not yet written (`pending`, `inflight`).
 
 Only a user in a disputed bucket with none of those gets `LookupNeeded`: the caller
@@ -25,7 +24,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 
 import attrs
 
@@ -44,15 +44,8 @@ from actors.experiments.store import StoredExperiment
 
 __all__ = ["AssignmentTable", "Live", "LookupNeeded", "stored_claims"]
 
-Key = str  # see `key_of`
+Key = tuple[str, str]  # (experiment_id, user_id)
 Row = tuple[str, str, str, int]  # (experiment_id, user_id, variant, assigned_at ms), as stored
-
-
-def key_of(experiment_id: str, user_id: str) -> Key:
-    """The cache and buffer key of a user in an experiment. One string, not a tuple: the
-    collector never tracks it, and evicting it frees one object. An experiment id never
-    holds a space (`model`), so the first space ends it."""
-    return f"{experiment_id} {user_id}"
 
 
 @attrs.frozen
@@ -116,10 +109,7 @@ class AssignmentTable:
         self.on_backlog = on_backlog
         self.live: dict[str, Live] = {}
         # Key -> variant index, or -1 - revision: "outside, nothing recorded" as of it.
-        # Two generations, see `_remember`.
-        self._recent: dict[Key, int] = {}
-        self._older: dict[Key, int] = {}
-        self._evicting: Iterator[Key] = iter(())
+        self.cache: OrderedDict[Key, int] = OrderedDict()
         self.pending: dict[Key, Row] = {}
         self.inflight: dict[Key, Row] = {}  # taken by a flush, not yet committed
         self.dropped = 0
@@ -135,14 +125,11 @@ class AssignmentTable:
             raise NotFound(f"experiment {experiment_id!r} not found")
         if not live.active:
             return live.out
-        key = f"{experiment_id} {user_id}"  # key_of, inline on the hot path
-        cached = self._recent.get(key)
-        if cached is None:
-            cached = self._older.pop(key, None)
-            if cached is not None:
-                self._recent[key] = cached  # used again: kept another generation
+        key = (experiment_id, user_id)
+        cached = self.cache.get(key)
         if cached is not None:
             if cached >= 0:
+                self.cache.move_to_end(key)
                 live.exposures[cached] += 1
                 return live.answers[cached]
             if cached == -1 - live.revision:
@@ -153,11 +140,11 @@ class AssignmentTable:
             if held is None:
                 self.lookups += 1
                 return LookupNeeded(experiment_id, user_id)
-            return self._answer(live, key, user_id, live.index[held[2]], record=False)
+            return self._answer(live, key, live.index[held[2]], record=False)
         index = live.table[bucket]
         if index == OUT:
             return live.out
-        return self._answer(live, key, user_id, index, record=True)
+        return self._answer(live, key, index, record=True)
 
     def resolve(self, experiment_id: str, user_id: str, recorded: str | None) -> Assignment:
         """`assign` after a `LookupNeeded`, with the variant storage holds (or None)."""
@@ -166,27 +153,28 @@ class AssignmentTable:
             raise NotFound(f"experiment {experiment_id!r} not found")
         if not live.active:
             return live.out
-        key = key_of(experiment_id, user_id)
-        cached = self.cached(experiment_id, user_id)
+        key = (experiment_id, user_id)
+        cached = self.cache.get(key)
         if cached is not None and cached >= 0:
-            return self._answer(live, key, user_id, cached, record=False)
+            return self._answer(live, key, cached, record=False)
         held = self.pending.get(key) or self.inflight.get(key)
         if held is not None:
             recorded = held[2]
         if recorded is not None and recorded in live.index:
-            return self._answer(live, key, user_id, live.index[recorded], record=False)
+            return self._answer(live, key, live.index[recorded], record=False)
         index = live.table[bucket_of(live.seed_bytes, user_id)]
         if index == OUT:
-            self._remember(key, -1 - live.revision)
+            self._cache_put(key, -1 - live.revision)
             return live.out
-        return self._answer(live, key, user_id, index, record=True)
+        return self._answer(live, key, index, record=True)
 
-    def _answer(self, live: Live, key: Key, user_id: str, index: int, *, record: bool) -> Assignment:
+    def _answer(self, live: Live, key: Key, index: int, *, record: bool) -> Assignment:
         live.exposures[index] += 1
-        self._remember(key, index)
+        self._cache_put(key, index)
         if record:
             pending = self.pending
-            pending[key] = (live.experiment.id, user_id, live.names[index], int(time.time() * 1000))
+            # Buffered as the row storage writes: a flush passes the buffer as is.
+            pending[key] = (key[0], key[1], live.names[index], int(time.time() * 1000))
             if len(pending) >= self.flush_batch and self.on_backlog is not None:
                 self.on_backlog()
             if len(pending) > self.max_pending:
@@ -195,38 +183,12 @@ class AssignmentTable:
                 self.dropped += 1
         return live.answers[index]
 
-    def _remember(self, key: Key, value: int) -> None:
-        """Cache `value` for `key`, evicting the least recently used key, near enough:
-        new answers go into the recent generation; once the older one is empty, the
-        recent one becomes it, and its keys are evicted in the order they came, except
-        those used again meanwhile (moved back to the recent one). An OrderedDict
-        would be exact, but costs a linked-list node per key and a move per hit."""
-        recent = self._recent
-        recent[key] = value
-        if len(recent) + len(self._older) <= self.cache_size:
-            return
-        if not self._older:
-            # The recent generation becomes the older one.
-            self._older, self._recent = recent, {}
-            self._evicting = iter(list(recent))
-        older = self._older
-        for old in self._evicting:
-            if older.pop(old, None) is not None:
-                return
-
-    def cached(self, experiment_id: str, user_id: str) -> int | None:
-        """The cached answer (a variant index, or -1 - revision), used again."""
-        key = key_of(experiment_id, user_id)
-        cached = self._recent.get(key)
-        if cached is None:
-            cached = self._older.pop(key, None)
-            if cached is not None:
-                self._recent[key] = cached
-        return cached
-
-    @property
-    def cached_count(self) -> int:
-        return len(self._recent) + len(self._older)
+    def _cache_put(self, key: Key, value: int) -> None:
+        cache = self.cache
+        cache[key] = value
+        cache.move_to_end(key)
+        if len(cache) > self.cache_size:
+            cache.popitem(last=False)
 
     # -------------------------------------------------------------- definitions
 
