@@ -58,7 +58,7 @@ from actors.paging import KeysetPage, OffsetPage
 from actors.storage import Storage, StorageError, UniqueViolation
 from runtime import Actor, ActorRef
 
-__all__ = ["ExperimentsActor", "ask_assign", "assign_user", "assign_users", "look_up"]
+__all__ = ["ExperimentsActor", "ask_assign", "assign_user", "assign_users"]
 
 log = logging.getLogger("actors.experiments")
 
@@ -336,25 +336,17 @@ async def assign_user(
     lookup_timeout: float | None = None,
 ) -> Assignment:
     """The user's assignment from the table; awaits only when the user's record must
-    be read from storage (`look_up`)."""
+    be read from storage (a user in a bucket a weight change moved, not cached), for
+    at most `lookup_timeout` seconds if given (then `TimedOut`)."""
     answer = table.assign(experiment_id, user_id)
     if type(answer) is LookupNeeded:
-        return await look_up(table, storage, answer, lookup_timeout)
+        with trio.move_on_after(math.inf if lookup_timeout is None else lookup_timeout) as scope:
+            with storage_errors():
+                recorded = await store.recorded_variant(storage, experiment_id, user_id)
+            return table.resolve(experiment_id, user_id, recorded)
+        assert scope.cancelled_caught
+        raise TimedOut("Timed out reading the recorded assignment")
     return answer  # type: ignore[return-value]
-
-
-async def look_up(
-    table: AssignmentTable, storage: Storage, needed: LookupNeeded, timeout: float | None = None
-) -> Assignment:
-    """The answer for a user the table could not answer alone (in a bucket a weight
-    change moved, not cached): their recorded variant is read from storage, for at
-    most `timeout` seconds if given (then `TimedOut`)."""
-    with trio.move_on_after(math.inf if timeout is None else timeout) as scope:
-        with storage_errors():
-            recorded = await store.recorded_variant(storage, needed.experiment_id, needed.user_id)
-        return table.resolve(needed.experiment_id, needed.user_id, recorded)
-    assert scope.cancelled_caught
-    raise TimedOut("Timed out reading the recorded assignment")
 
 
 async def ask_assign(ref: ActorRef, storage: Storage, experiment_id: str, user_id: str) -> Assignment:
