@@ -24,7 +24,7 @@ from actors.experiments.buckets import (
 )
 from actors.experiments.model import Experiment, create_experiment, update_experiment
 from actors.experiments.store import StoredExperiment
-from actors.experiments.table import AssignmentTable, LookupNeeded
+from actors.experiments.table import AssignmentTable, LookupNeeded, rows_of
 
 USERS = [f"user-{i:05d}" for i in range(5000)]
 
@@ -97,9 +97,9 @@ def test_answers_from_memory_and_records_first_assignments_once() -> None:
     table.install(stored(experiment))
     answers = [table.assign("exp", u) for u in USERS]
     assert answers == [assign(experiment, u) for u in USERS]
-    assert len(table.pending) == len(USERS)
+    assert table.pending_count() == len(USERS)
     assert [table.assign("exp", u) for u in USERS] == answers  # cached, not re-recorded
-    assert len(table.pending) == len(USERS)
+    assert table.pending_count() == len(USERS)
     assert sum(table.unwritten_counts("exp").values()) == 2 * len(USERS)
     assert table.lookups == 0
     with pytest.raises(NotFound):
@@ -112,7 +112,7 @@ def test_inactive_and_outside_coverage_are_neither_recorded_nor_counted() -> Non
     assert {table.assign("exp", u) for u in USERS[:100]} == {Assignment("a", False)}
     table.install(stored(make(("a", "b"), coverage=0.0), revision=2))
     assert {table.assign("exp", u) for u in USERS[:100]} == {Assignment("a", False)}
-    assert not table.pending and sum(table.unwritten_counts("exp").values()) == 0
+    assert not table.pending_count() and sum(table.unwritten_counts("exp").values()) == 0
 
 
 def test_disputed_users_need_a_look_up_once() -> None:
@@ -132,7 +132,7 @@ def test_disputed_users_need_a_look_up_once() -> None:
     other = moved[1]
     assert table.assign("exp", other) == LookupNeeded("exp", other)
     assert table.resolve("exp", other, None) == assign(after, other)
-    assert table.pending[("exp", other)] == ("exp", other, assign(after, other).variant, pytest.approx(time.time() * 1000, abs=5000))
+    assert table.live["exp"].pending[other] == ("exp", other, assign(after, other).variant, pytest.approx(time.time() * 1000, abs=5000))
     assert table.lookups == 2
 
 
@@ -150,7 +150,7 @@ def test_buffered_records_answer_without_a_look_up() -> None:
     table.install(late)
     assert {u: table.assign("exp", u) for u in moved[:50]} == first
     batch = table.take_pending()
-    assert {row[1] for row in batch.values()} >= set(moved[:49])
+    assert {row[1] for row in rows_of(batch)} >= set(moved[:49])
     assert {u: table.assign("exp", u) for u in moved[:50]} == first  # in flight
     assert table.lookups == 0
 
@@ -164,42 +164,45 @@ def test_flush_batches_give_back_and_done() -> None:
     assert sum(n for _, _, n in exposures) == 250
     assert sum(table.unwritten_counts("exp").values()) == 0
     batch = table.take_pending()
-    assert len(batch) == 100 and len(table.pending) == 150 and table.inflight is batch
+    assert len(list(rows_of(batch))) == 100
+    assert table.pending_count() == 150 and table.inflight_count() == 100
+    assert [row[1] for row in rows_of(batch)] == USERS[:100]  # oldest first
     table.give_back(batch, exposures)
-    assert len(table.pending) == 250 and not table.inflight
+    assert table.pending_count() == 250 and not table.inflight_count()
     assert sum(table.unwritten_counts("exp").values()) == 250
     table.take_pending()
     table.done()
-    assert len(table.pending) == 150 and not table.inflight
+    assert table.pending_count() == 150 and not table.inflight_count()
 
 
 def test_bounds() -> None:
     full: list[int] = []
     table = AssignmentTable(cache_size=100, max_pending=300, flush_batch=200,
-                            on_backlog=lambda: full.append(len(table.pending)))
+                            on_backlog=lambda: full.append(table.pending_count()))
     table.install(stored(make(("a", "b"))))
     for u in USERS[:1000]:
         table.assign("exp", u)
-    assert len(table.cache) == 100
-    assert len(table.pending) == 300 and table.dropped == 700
+    assert table.cached_count() <= 100
+    assert table.pending_count() == 300 and table.dropped == 700
     assert full and full[0] == 200
     # The oldest went first.
-    assert ("exp", USERS[999]) in table.pending and ("exp", USERS[0]) not in table.pending
+    assert USERS[999] in table.live["exp"].pending and USERS[0] not in table.live["exp"].pending
 
 
-def test_the_cache_evicts_the_least_recently_used() -> None:
+def test_the_cache_keeps_what_was_used_lately_within_its_bound() -> None:
     table = AssignmentTable(cache_size=100)
     table.install(stored(make(("a", "b"))))
-    for u in USERS[:100]:
-        table.assign("exp", u)
+    table.install(stored(create_experiment({"id": "other", "name": "O", "variants": ["a", "b"]}, 0.0)))
     for _ in range(3):
-        for u in USERS[100:1000]:
-            table.assign("exp", u)
-            table.assign("exp", USERS[7])  # used between every two new users
-    assert len(table.cache) == 100
-    assert ("exp", USERS[7]) in table.cache and ("exp", USERS[8]) not in table.cache
-    # The last 99 new users are all still there: nothing newer went first.
-    assert all(("exp", u) in table.cache for u in USERS[901:1000])
+        for i, u in enumerate(USERS[:1000]):
+            table.assign("exp" if i % 2 else "other", u)
+            table.assign("exp", USERS[4999])  # used between every two new users
+            assert table.cached_count() <= 100  # across experiments
+    assert table.is_cached("exp", USERS[4999])
+    assert not table.is_cached("exp", USERS[1]) and not table.is_cached("other", USERS[0])
+    # The last 49 new users (half the bound, less the one used all along) are all there.
+    assert all(table.is_cached("exp" if i % 2 else "other", USERS[i]) for i in range(951, 1000))
+    assert table.lookups == 0 and table.pending_count() == 1001
 
 
 def test_a_change_makes_outside_answers_stale() -> None:
@@ -237,4 +240,4 @@ async def test_a_look_up_is_bounded(autojump_clock: object) -> None:
     with pytest.raises(TimedOut):
         await assign_user(table, _HangingStorage(), "exp", user, lookup_timeout=1.0)  # type: ignore[arg-type]
     assert trio.current_time() - start == pytest.approx(1.0)
-    assert not table.pending  # nothing recorded for an unanswered call
+    assert not table.pending_count()  # nothing recorded for an unanswered call

@@ -51,7 +51,7 @@ from actors.experiments.messages import (
 from actors.experiments.model import Experiment, update_experiment
 from actors.experiments.stats import SRM_P_THRESHOLD, chi_square_srm
 from actors.experiments.store import StoredExperiment
-from actors.experiments.table import AssignmentTable, Live, LookupNeeded, stored_claims
+from actors.experiments.table import AssignmentTable, Live, LookupNeeded, rows_of, stored_claims
 from actors.kv import KV
 from actors.kv.notices import MISSED, from_other_nodes
 from actors.paging import KeysetPage, OffsetPage
@@ -115,8 +115,8 @@ class ExperimentsActor(Actor):
         try:
             await self._flush()
         except StorageError as exc:
-            log.error("could not write %d assignments at stop: %s", len(self.table.pending), exc,
-                      extra={"event": "experiments.flush_failed", "pending": len(self.table.pending)})
+            log.error("could not write %d assignments at stop: %s", self.table.pending_count(), exc,
+                      extra={"event": "experiments.flush_failed", "pending": self.table.pending_count()})
 
     # ------------------------------------------------------------------- messages
 
@@ -273,8 +273,8 @@ class ExperimentsActor(Actor):
             try:
                 await self._flush()
             except StorageError as exc:
-                log.warning("experiments flush failed (%d assignments kept): %s", len(self.table.pending), exc,
-                            extra={"event": "experiments.flush_failed", "pending": len(self.table.pending)})
+                log.warning("experiments flush failed (%d assignments kept): %s", self.table.pending_count(), exc,
+                            extra={"event": "experiments.flush_failed", "pending": self.table.pending_count()})
                 await trio.sleep(self.flush_interval)
             if self.table.dropped:
                 log.warning("dropped %d unrecorded assignments while storage failed", self.table.dropped,
@@ -287,9 +287,9 @@ class ExperimentsActor(Actor):
         table = self.table
         async with self._flush_lock:
             exposures = table.take_exposures()
-            batches = max(1, -(-len(table.pending) // table.flush_batch))
+            batches = max(1, -(-table.pending_count() // table.flush_batch))
             for _ in range(batches):
-                if not (exposures or table.pending):
+                if not exposures and not table.pending_count():
                     break
                 batch = table.take_pending()
                 try:
@@ -297,7 +297,7 @@ class ExperimentsActor(Actor):
                     # twice; the storage timeout bounds it.
                     with trio.CancelScope(shield=True):
                         async with self.storage.transaction() as tx:
-                            await store.record(tx, batch.values(), exposures)
+                            await store.record(tx, rows_of(batch), exposures)
                 except BaseException:
                     table.give_back(batch, exposures)
                     raise

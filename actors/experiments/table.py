@@ -12,9 +12,18 @@ a restart of the actor loses neither buffered records nor cached answers.
 - the definition compiled to a bucket -> variant table and a table of *disputed*
   buckets (see `buckets`): where no definition ever gave another answer, the hash is
   the user's recorded answer, and a first answer is recorded write-behind;
-- a bounded LRU cache of sticky answers (and of "outside, nothing recorded" answers at
-  a revision, which a change of the experiment makes stale);
-- the buffers of first assignments not yet written (`pending`, `inflight`).
+- a bounded cache of sticky answers (and of "outside, nothing recorded" answers at a
+  revision, which a change of the experiment makes stale);
+- the buffers of first assignments not yet written (pending, and in flight while a
+  flush writes them).
+
+Cache and buffers are kept per experiment and keyed by the user id the request
+brought, so the hot path builds no key; a first assignment costs two dict inserts and
+the row storage writes. The cache is two generations of plain dicts (`recent`,
+`earlier`) rather than an exact LRU: an answer used since the last turn is in
+`recent`, and when `recent` holds half the bound across experiments, every
+`earlier` is dropped and `recent` takes its place. An answer used within the last
+`cache_size / 2` insertions is always kept; at most `cache_size` are held.
 
 Only a user in a disputed bucket with none of those gets `LookupNeeded`: the caller
 reads the recorded variant from storage and calls `resolve`.
@@ -24,8 +33,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import attrs
 
@@ -42,10 +50,10 @@ from actors.experiments.buckets import (
 from actors.experiments.model import Experiment
 from actors.experiments.store import StoredExperiment
 
-__all__ = ["AssignmentTable", "Live", "LookupNeeded", "stored_claims"]
+__all__ = ["AssignmentTable", "Batch", "Live", "LookupNeeded", "rows_of", "stored_claims"]
 
-Key = tuple[str, str]  # (experiment_id, user_id)
 Row = tuple[str, str, str, int]  # (experiment_id, user_id, variant, assigned_at ms), as stored
+Batch = list[tuple[str, dict[str, Row]]]  # (experiment_id, rows by user id) taken by a flush
 
 
 @attrs.frozen
@@ -65,15 +73,18 @@ def stored_claims(stored: StoredExperiment, table: bytes) -> list[int]:
 
 
 class Live:
-    """One experiment compiled for the hot path."""
+    """One experiment compiled for the hot path, with its users' cached answers and
+    unwritten records (carried over from the definition it replaces)."""
 
     __slots__ = (
-        "experiment", "revision", "table", "disputed", "disputed_count", "active",
+        "id", "experiment", "revision", "table", "disputed", "disputed_count", "active",
         "seed_bytes", "names", "index", "answers", "out", "exposures", "sort_key",
+        "recent", "earlier", "pending", "inflight",
     )
 
-    def __init__(self, stored: StoredExperiment, exposures: list[int] | None = None) -> None:
+    def __init__(self, stored: StoredExperiment, previous: "Live | None" = None) -> None:
         e = stored.experiment
+        self.id = e.id
         self.experiment = e
         self.revision = stored.revision
         self.table = variant_table(e)
@@ -83,12 +94,28 @@ class Live:
         self.seed_bytes = e.seed_bytes
         self.names = e.variant_names
         self.index = {name: i for i, name in enumerate(self.names)}
-        # Answers are built once: the hot path allocates nothing but the cache key.
+        # Answers are built once: the hot path allocates nothing but the record.
         self.answers = tuple(Assignment(name, True) for name in self.names)
         self.out = Assignment(self.names[0], False)
-        # Exposures not yet written to storage, per variant index.
-        self.exposures = exposures if exposures is not None else [0] * len(self.names)
         self.sort_key = (int(round(e.created_at * 1000)), e.id)
+        # Variant names never change, so neither do the indexes cached below.
+        # User id -> variant index, or -1 - revision: "outside, nothing recorded" as of it.
+        self.recent: dict[str, int] = {} if previous is None else previous.recent
+        self.earlier: dict[str, int] = {} if previous is None else previous.earlier
+        # First assignments not yet written, and those a flush is writing.
+        self.pending: dict[str, Row] = {} if previous is None else previous.pending
+        self.inflight: dict[str, Row] = {} if previous is None else previous.inflight
+        # Exposures not yet written to storage, per variant index.
+        self.exposures = [0] * len(self.names) if previous is None else previous.exposures
+
+    def held(self, user_id: str) -> Row | None:
+        """The user's first assignment if it is not written yet."""
+        return self.pending.get(user_id) or self.inflight.get(user_id)
+
+
+def rows_of(batch: Batch) -> Iterator[Row]:
+    """The rows of a taken batch, as storage writes them."""
+    return itertools.chain.from_iterable(rows.values() for _, rows in batch)
 
 
 class AssignmentTable:
@@ -108,10 +135,11 @@ class AssignmentTable:
         self.flush_batch = flush_batch
         self.on_backlog = on_backlog
         self.live: dict[str, Live] = {}
-        # Key -> variant index, or -1 - revision: "outside, nothing recorded" as of it.
-        self.cache: OrderedDict[Key, int] = OrderedDict()
-        self.pending: dict[Key, Row] = {}
-        self.inflight: dict[Key, Row] = {}  # taken by a flush, not yet committed
+        self._turn_at = max(1, cache_size // 2)
+        self._recent_count = 0  # insertions into the `recent` dicts since the last turn
+        # First assignments buffered since the counts were last made exact: it only
+        # runs ahead of the true number (a re-recorded user), never behind.
+        self._pending_count = 0
         self.dropped = 0
         self.lookups = 0
 
@@ -125,26 +153,28 @@ class AssignmentTable:
             raise NotFound(f"experiment {experiment_id!r} not found")
         if not live.active:
             return live.out
-        key = (experiment_id, user_id)
-        cached = self.cache.get(key)
+        cached = live.recent.get(user_id)
+        if cached is None:
+            cached = live.earlier.get(user_id)
+            if cached is not None:
+                self._remember(live, user_id, cached)
         if cached is not None:
             if cached >= 0:
-                self.cache.move_to_end(key)
                 live.exposures[cached] += 1
                 return live.answers[cached]
             if cached == -1 - live.revision:
                 return live.out
         bucket = bucket_of(live.seed_bytes, user_id)
         if live.disputed[bucket]:
-            held = self.pending.get(key) or self.inflight.get(key)
+            held = live.held(user_id)
             if held is None:
                 self.lookups += 1
                 return LookupNeeded(experiment_id, user_id)
-            return self._answer(live, key, live.index[held[2]], record=False)
+            return self._answer(live, user_id, live.index[held[2]], False)
         index = live.table[bucket]
         if index == OUT:
             return live.out
-        return self._answer(live, key, index, record=True)
+        return self._answer(live, user_id, index, True)
 
     def resolve(self, experiment_id: str, user_id: str, recorded: str | None) -> Assignment:
         """`assign` after a `LookupNeeded`, with the variant storage holds (or None)."""
@@ -153,49 +183,80 @@ class AssignmentTable:
             raise NotFound(f"experiment {experiment_id!r} not found")
         if not live.active:
             return live.out
-        key = (experiment_id, user_id)
-        cached = self.cache.get(key)
+        cached = live.recent.get(user_id)
+        if cached is None:
+            cached = live.earlier.get(user_id)
         if cached is not None and cached >= 0:
-            return self._answer(live, key, cached, record=False)
-        held = self.pending.get(key) or self.inflight.get(key)
+            return self._answer(live, user_id, cached, False)
+        held = live.held(user_id)
         if held is not None:
             recorded = held[2]
         if recorded is not None and recorded in live.index:
-            return self._answer(live, key, live.index[recorded], record=False)
+            return self._answer(live, user_id, live.index[recorded], False)
         index = live.table[bucket_of(live.seed_bytes, user_id)]
         if index == OUT:
-            self._cache_put(key, -1 - live.revision)
+            self._remember(live, user_id, -1 - live.revision)
             return live.out
-        return self._answer(live, key, index, record=True)
+        return self._answer(live, user_id, index, True)
 
-    def _answer(self, live: Live, key: Key, index: int, *, record: bool) -> Assignment:
+    def _answer(self, live: Live, user_id: str, index: int, record: bool) -> Assignment:
         live.exposures[index] += 1
-        self._cache_put(key, index)
+        live.recent[user_id] = index
+        self._recent_count += 1
+        if self._recent_count >= self._turn_at:
+            self._turn()
         if record:
-            pending = self.pending
-            # Buffered as the row storage writes: a flush passes the buffer as is.
-            pending[key] = (key[0], key[1], live.names[index], int(time.time() * 1000))
-            if len(pending) >= self.flush_batch and self.on_backlog is not None:
-                self.on_backlog()
-            if len(pending) > self.max_pending:
-                # Storage has been failing for a while: keep memory bounded.
-                del pending[next(iter(pending))]
-                self.dropped += 1
+            # Buffered as the row storage writes: a flush passes the rows as they are.
+            live.pending[user_id] = (live.id, user_id, live.names[index], int(time.time() * 1000))
+            self._pending_count += 1
+            if self._pending_count >= self.flush_batch:
+                self._backlog(live)
         return live.answers[index]
 
-    def _cache_put(self, key: Key, value: int) -> None:
-        cache = self.cache
-        cache[key] = value
-        cache.move_to_end(key)
-        if len(cache) > self.cache_size:
-            cache.popitem(last=False)
+    def _remember(self, live: Live, user_id: str, value: int) -> None:
+        live.recent[user_id] = value
+        self._recent_count += 1
+        if self._recent_count >= self._turn_at:
+            self._turn()
+
+    def _turn(self) -> None:
+        for live in self.live.values():
+            live.earlier = live.recent
+            live.recent = {}
+        self._recent_count = 0
+
+    def _backlog(self, live: Live) -> None:
+        """Enough first assignments wait: ask for a flush, and past `max_pending` (storage
+        has been failing for a while) drop the oldest of `live` to keep memory bounded."""
+        self._pending_count = count = self.pending_count()
+        if count >= self.flush_batch and self.on_backlog is not None:
+            self.on_backlog()
+        while count > self.max_pending and live.pending:
+            del live.pending[next(iter(live.pending))]
+            self.dropped += 1
+            count -= 1
+        self._pending_count = count
+
+    # ------------------------------------------------------------------ gauges
+
+    def pending_count(self) -> int:
+        return sum(len(live.pending) for live in self.live.values())
+
+    def inflight_count(self) -> int:
+        return sum(len(live.inflight) for live in self.live.values())
+
+    def cached_count(self) -> int:
+        return sum(len(live.recent) + len(live.earlier) for live in self.live.values())
+
+    def is_cached(self, experiment_id: str, user_id: str) -> bool:
+        live = self.live[experiment_id]
+        return user_id in live.recent or user_id in live.earlier
 
     # -------------------------------------------------------------- definitions
 
     def install(self, stored: StoredExperiment) -> Live:
-        """Serve `stored` from now on (its unwritten exposures carry over)."""
-        old = self.live.get(stored.experiment.id)
-        live = Live(stored, old.exposures if old is not None else None)
+        """Serve `stored` from now on (cached answers and unwritten records carry over)."""
+        live = Live(stored, self.live.get(stored.experiment.id))
         self.live[stored.experiment.id] = live
         return live
 
@@ -212,17 +273,25 @@ class AssignmentTable:
 
     # ------------------------------------------------------------- write-behind
 
-    def take_pending(self) -> dict[Key, Row]:
-        """Up to `flush_batch` first assignments to write, oldest first; they stay
-        visible to `assign` as `inflight` until `done` or `give_back`."""
-        pending = self.pending
-        if len(pending) <= self.flush_batch:
-            self.pending = {}
-            taken = pending
-        else:
-            taken = {key: pending.pop(key) for key in list(itertools.islice(pending, self.flush_batch))}
-        self.inflight = taken
-        return taken
+    def take_pending(self) -> Batch:
+        """About `flush_batch` first assignments to write, per experiment, oldest first;
+        they stay visible to `assign` (in flight) until `done` or `give_back`."""
+        batch: Batch = []
+        room = self.flush_batch
+        for experiment_id, live in self.live.items():
+            pending = live.pending
+            if not pending or room <= 0:
+                continue
+            if len(pending) <= room:
+                live.pending = {}
+                taken = pending
+            else:
+                taken = {user: pending.pop(user) for user in list(itertools.islice(pending, room))}
+            live.inflight = taken
+            batch.append((experiment_id, taken))
+            room -= len(taken)
+        self._pending_count = self.pending_count()
+        return batch
 
     def take_exposures(self) -> list[tuple[str, str, int]]:
         """Every unwritten exposure count as `(experiment_id, variant, delta)`, zeroed."""
@@ -235,17 +304,21 @@ class AssignmentTable:
 
     def done(self) -> None:
         """The taken batch is written."""
-        self.inflight = {}
+        for live in self.live.values():
+            live.inflight = {}
 
-    def give_back(self, batch: dict[Key, Row], exposures: Iterable[tuple[str, str, int]]) -> None:
+    def give_back(self, batch: Batch, exposures: Iterable[tuple[str, str, int]]) -> None:
         """The taken batch could not be written: keep it for the next flush."""
-        for key, value in batch.items():
-            self.pending.setdefault(key, value)
+        for experiment_id, rows in batch:
+            live = self.live[experiment_id]
+            for user_id, row in rows.items():
+                live.pending.setdefault(user_id, row)
         for experiment_id, name, n in exposures:
             live = self.live.get(experiment_id)
             if live is not None and name in live.index:
                 live.exposures[live.index[name]] += n
-        self.inflight = {}
+        self.done()
+        self._pending_count = self.pending_count()
 
     def unwritten_counts(self, experiment_id: str) -> dict[str, int]:
         live = self.live.get(experiment_id)

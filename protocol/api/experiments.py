@@ -71,8 +71,8 @@ def register(table: MethodTable, services: Any) -> None:
 
     services.metrics.add_callback_gauge(
         "mg_experiments_buffered", "First assignments and cached answers held in memory", "kind",
-        lambda: [("pending", float(len(assignments.pending))), ("inflight", float(len(assignments.inflight))),
-                 ("cached", float(len(assignments.cache)))])
+        lambda: [("pending", float(assignments.pending_count())), ("inflight", float(assignments.inflight_count())),
+                 ("cached", float(assignments.cached_count()))])
     services.metrics.add_callback_gauge(
         "mg_experiments_lookups", "Assignments that needed a storage read since start", "kind",
         lambda: [("recorded_variant", float(assignments.lookups))])
