@@ -14,6 +14,7 @@ import attrs
 import fastjsonschema
 
 from protocol import errors
+from protocol.accept import compile_accept
 from protocol.errors import RpcError
 
 
@@ -45,6 +46,7 @@ class Method:
     inline: bool
     table: "MethodTable"
     _validate: Callable[[Any], Any] = attrs.field(repr=False)
+    _accept: Callable[[Any], bool] | None = attrs.field(repr=False, default=None)
 
     async def invoke(self, params: Any, ctx: Any) -> Any:
         if self.access is not Access.ANYONE:
@@ -63,7 +65,9 @@ class Method:
                 raise errors.invalid_params("params", f"takes at most {len(names)} positional params")
             params = dict(zip(names, params))
         try:
-            self._validate(params)
+            # fastjsonschema only where the quick check cannot say yes (see protocol.accept).
+            if self._accept is None or not self._accept(params):
+                self._validate(params)
         except fastjsonschema.JsonSchemaValueException as exc:
             field, message = _describe(exc)
             raise errors.invalid_params(field, message) from None
@@ -130,6 +134,7 @@ class MethodTable:
             inline=inline,
             table=self,
             validate=fastjsonschema.compile(schema),
+            accept=compile_accept(schema),
         )
 
     def method(self, name: str, **options: Any) -> Callable[[Handler], Handler]:
