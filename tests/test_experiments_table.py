@@ -132,7 +132,8 @@ def test_disputed_users_need_a_look_up_once() -> None:
     other = moved[1]
     assert table.assign("exp", other) == LookupNeeded("exp", other)
     assert table.resolve("exp", other, None) == assign(after, other)
-    assert table.live["exp"].pending[other] == ("exp", other, assign(after, other).variant, pytest.approx(time.time() * 1000, abs=5000))
+    live = table.live["exp"]
+    assert live.names[live.pending[other]] == assign(after, other).variant
     assert table.lookups == 2
 
 
@@ -155,7 +156,7 @@ def test_buffered_records_answer_without_a_look_up() -> None:
     assert table.lookups == 0
 
 
-def test_flush_batches_give_back_and_done() -> None:
+def test_flushes_take_stamped_parts_and_keep_what_storage_did_not_confirm() -> None:
     table = AssignmentTable(flush_batch=100)
     table.install(stored(make(("a", "b"))))
     for u in USERS[:250]:
@@ -163,16 +164,24 @@ def test_flush_batches_give_back_and_done() -> None:
     exposures = table.take_exposures()
     assert sum(n for _, _, n in exposures) == 250
     assert sum(table.unwritten_counts("exp").values()) == 0
-    batch = table.take_pending()
-    assert len(list(rows_of(batch))) == 100
-    assert table.pending_count() == 150 and table.inflight_count() == 100
-    assert [row[1] for row in rows_of(batch)] == USERS[:100]  # oldest first
-    table.give_back(batch, exposures)
-    assert table.pending_count() == 250 and not table.inflight_count()
-    assert sum(table.unwritten_counts("exp").values()) == 250
-    table.take_pending()
-    table.done()
-    assert table.pending_count() == 150 and not table.inflight_count()
+    before = int(time.time() * 1000)
+    parts = table.take_pending()
+    assert [len(p.users) for p in parts] == [100, 100, 50]
+    rows = list(rows_of(parts))
+    assert [row[1] for row in rows] == USERS[:250]  # oldest first
+    assert all(row[0] == "exp" and row[2] == table.assign("exp", row[1]).variant  # type: ignore[union-attr]
+               and before <= row[3] <= time.time() * 1000 for row in rows)
+    assert table.pending_count() == 0 and table.unwritten_count() == 250
+    # Storage failed: the counts come back, the parts stay for the next flush.
+    table.give_back(exposures)
+    assert sum(table.unwritten_counts("exp").values()) == 250 + 250
+    table.assign("exp", USERS[250])
+    again = table.take_pending()
+    assert again[:3] == parts and len(again) == 4 and list(again[3].users) == [USERS[250]]
+    table.written(again[:2])
+    assert table.buffered_count() == 51
+    table.written(again[2:])
+    assert table.buffered_count() == 0 and table.take_pending() == []
 
 
 def test_bounds() -> None:

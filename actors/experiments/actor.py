@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -51,14 +51,14 @@ from actors.experiments.messages import (
 from actors.experiments.model import Experiment, update_experiment
 from actors.experiments.stats import SRM_P_THRESHOLD, chi_square_srm
 from actors.experiments.store import StoredExperiment
-from actors.experiments.table import AssignmentTable, Live, LookupNeeded, rows_of, stored_claims
+from actors.experiments.table import AssignmentTable, Live, LookupNeeded, Part, rows_of, stored_claims
 from actors.kv import KV
 from actors.kv.notices import MISSED, from_other_nodes
 from actors.paging import KeysetPage, OffsetPage
 from actors.storage import Storage, StorageError, UniqueViolation
 from runtime import Actor, ActorRef
 
-__all__ = ["ExperimentsActor", "ask_assign", "assign_user", "assign_users"]
+__all__ = ["ExperimentsActor", "ask_assign", "assign_user", "assign_users", "look_up"]
 
 log = logging.getLogger("actors.experiments")
 
@@ -115,8 +115,8 @@ class ExperimentsActor(Actor):
         try:
             await self._flush()
         except StorageError as exc:
-            log.error("could not write %d assignments at stop: %s", self.table.pending_count(), exc,
-                      extra={"event": "experiments.flush_failed", "pending": self.table.pending_count()})
+            log.error("could not write %d assignments at stop: %s", self.table.buffered_count(), exc,
+                      extra={"event": "experiments.flush_failed", "pending": self.table.buffered_count()})
 
     # ------------------------------------------------------------------- messages
 
@@ -273,8 +273,8 @@ class ExperimentsActor(Actor):
             try:
                 await self._flush()
             except StorageError as exc:
-                log.warning("experiments flush failed (%d assignments kept): %s", self.table.pending_count(), exc,
-                            extra={"event": "experiments.flush_failed", "pending": self.table.pending_count()})
+                log.warning("experiments flush failed (%d assignments kept): %s", self.table.buffered_count(), exc,
+                            extra={"event": "experiments.flush_failed", "pending": self.table.buffered_count()})
                 await trio.sleep(self.flush_interval)
             if self.table.dropped:
                 log.warning("dropped %d unrecorded assignments while storage failed", self.table.dropped,
@@ -282,26 +282,26 @@ class ExperimentsActor(Actor):
                 self.table.dropped = 0
 
     async def _flush(self) -> None:
-        """Write the buffered assignments and exposure counts there were when called,
-        in batches. On failure what was taken goes back and `StorageError` is raised."""
+        """Write the buffered first assignments and exposure counts there were when
+        called, about `flush_batch` assignments per transaction. On failure what was not
+        written is kept and `StorageError` is raised."""
         table = self.table
         async with self._flush_lock:
             exposures = table.take_exposures()
-            batches = max(1, -(-table.pending_count() // table.flush_batch))
-            for _ in range(batches):
-                if not exposures and not table.pending_count():
+            parts = table.take_pending()
+            for batch in _batches(parts, table.flush_batch) if parts else [[]]:
+                if not batch and not exposures:
                     break
-                batch = table.take_pending()
                 try:
-                    # Shielded: a batch is either written or given back, never counted
-                    # twice; the storage timeout bounds it.
+                    # Shielded: a batch is either written or kept, never counted twice;
+                    # the storage timeout bounds it.
                     with trio.CancelScope(shield=True):
                         async with self.storage.transaction() as tx:
                             await store.record(tx, rows_of(batch), exposures)
                 except BaseException:
-                    table.give_back(batch, exposures)
+                    table.give_back(exposures)
                     raise
-                table.done()
+                table.written(batch)
                 exposures = []
 
     # ------------------------------------------------------------ other nodes
@@ -336,17 +336,26 @@ async def assign_user(
     lookup_timeout: float | None = None,
 ) -> Assignment:
     """The user's assignment from the table; awaits only when the user's record must
-    be read from storage (a user in a bucket a weight change moved, not cached), for
-    at most `lookup_timeout` seconds if given (then `TimedOut`)."""
+    be read from storage (see `look_up`)."""
     answer = table.assign(experiment_id, user_id)
     if type(answer) is LookupNeeded:
-        with trio.move_on_after(math.inf if lookup_timeout is None else lookup_timeout) as scope:
-            with storage_errors():
-                recorded = await store.recorded_variant(storage, experiment_id, user_id)
-            return table.resolve(experiment_id, user_id, recorded)
-        assert scope.cancelled_caught
-        raise TimedOut("Timed out reading the recorded assignment")
+        return await look_up(table, storage, answer, lookup_timeout=lookup_timeout)
     return answer  # type: ignore[return-value]
+
+
+async def look_up(
+    table: AssignmentTable, storage: Storage, needed: LookupNeeded, *, lookup_timeout: float | None = None
+) -> Assignment:
+    """Answer a `LookupNeeded` (a user in a bucket a weight change moved, not cached)
+    from the user's recorded variant, read for at most `lookup_timeout` seconds if
+    given (then `TimedOut`)."""
+    experiment_id, user_id = needed.experiment_id, needed.user_id
+    with trio.move_on_after(math.inf if lookup_timeout is None else lookup_timeout) as scope:
+        with storage_errors():
+            recorded = await store.recorded_variant(storage, experiment_id, user_id)
+        return table.resolve(experiment_id, user_id, recorded)
+    assert scope.cancelled_caught
+    raise TimedOut("Timed out reading the recorded assignment")
 
 
 async def ask_assign(ref: ActorRef, storage: Storage, experiment_id: str, user_id: str) -> Assignment:
@@ -374,3 +383,17 @@ async def assign_users(
             user_id = user_ids[i]
             answers[i] = await ref.ask(ResolveAssign(experiment_id, user_id, recorded.get(user_id)))
     return answers
+
+
+def _batches(parts: list[Part], size: int) -> Iterator[list[Part]]:
+    """`parts` in consecutive groups of about `size` rows."""
+    batch: list[Part] = []
+    rows = 0
+    for part in parts:
+        if batch and rows + len(part.users) > size:
+            yield batch
+            batch, rows = [], 0
+        batch.append(part)
+        rows += len(part.users)
+    if batch:
+        yield batch

@@ -14,12 +14,14 @@ a restart of the actor loses neither buffered records nor cached answers.
   the user's recorded answer, and a first answer is recorded write-behind;
 - a bounded cache of sticky answers (and of "outside, nothing recorded" answers at a
   revision, which a change of the experiment makes stale);
-- the buffers of first assignments not yet written (pending, and in flight while a
-  flush writes them).
+- the buffers of first assignments not yet written (`pending`, then `unwritten` from
+  the moment a flush takes them until they are written).
 
 Cache and buffers are kept per experiment and keyed by the user id the request
-brought, so the hot path builds no key; a first assignment costs two dict inserts and
-the row storage writes. The cache is two generations of plain dicts (`recent`,
+brought, so the hot path builds no key and no row: a first assignment costs two dict
+inserts of a small int. A flush stamps what it takes with the time it took it (so
+`assigned_at` is at most one flush late, also for a batch retried after a storage
+failure) and builds the rows at C speed. The cache is two generations of plain dicts (`recent`,
 `earlier`) rather than an exact LRU: an answer used since the last turn is in
 `recent`, and when `recent` holds half the bound across experiments, every
 `earlier` is dropped and `recent` takes its place. An answer used within the last
@@ -33,7 +35,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import repeat
 
 import attrs
 
@@ -50,10 +53,24 @@ from actors.experiments.buckets import (
 from actors.experiments.model import Experiment
 from actors.experiments.store import StoredExperiment
 
-__all__ = ["AssignmentTable", "Batch", "Live", "LookupNeeded", "rows_of", "stored_claims"]
+__all__ = ["AssignmentTable", "Live", "LookupNeeded", "Part", "Row", "rows_of", "stored_claims"]
 
 Row = tuple[str, str, str, int]  # (experiment_id, user_id, variant, assigned_at ms), as stored
-Batch = list[tuple[str, dict[str, Row]]]  # (experiment_id, rows by user id) taken by a flush
+
+
+@attrs.frozen(eq=False)
+class Part:
+    """First assignments of one experiment taken by a flush: variant index by user id,
+    all stamped `assigned_at` (ms)."""
+
+    live_id: str
+    names: tuple[str, ...]
+    assigned_at: int
+    users: dict[str, int]
+
+    def rows(self) -> Iterator[Row]:
+        return zip(repeat(self.live_id), self.users.keys(), map(self.names.__getitem__, self.users.values()),
+                   repeat(self.assigned_at))
 
 
 @attrs.frozen
@@ -79,7 +96,7 @@ class Live:
     __slots__ = (
         "id", "experiment", "revision", "table", "disputed", "disputed_count", "active",
         "seed_bytes", "names", "index", "answers", "out", "exposures", "sort_key",
-        "recent", "earlier", "pending", "inflight",
+        "recent", "earlier", "pending", "unwritten",
     )
 
     def __init__(self, stored: StoredExperiment, previous: "Live | None" = None) -> None:
@@ -94,7 +111,7 @@ class Live:
         self.seed_bytes = e.seed_bytes
         self.names = e.variant_names
         self.index = {name: i for i, name in enumerate(self.names)}
-        # Answers are built once: the hot path allocates nothing but the record.
+        # Answers are built once: the hot path allocates nothing.
         self.answers = tuple(Assignment(name, True) for name in self.names)
         self.out = Assignment(self.names[0], False)
         self.sort_key = (int(round(e.created_at * 1000)), e.id)
@@ -102,20 +119,27 @@ class Live:
         # User id -> variant index, or -1 - revision: "outside, nothing recorded" as of it.
         self.recent: dict[str, int] = {} if previous is None else previous.recent
         self.earlier: dict[str, int] = {} if previous is None else previous.earlier
-        # First assignments not yet written, and those a flush is writing.
-        self.pending: dict[str, Row] = {} if previous is None else previous.pending
-        self.inflight: dict[str, Row] = {} if previous is None else previous.inflight
+        # First assignments (variant index by user id) since the last flush took them,
+        # and what flushes took and storage has not confirmed, oldest first.
+        self.pending: dict[str, int] = {} if previous is None else previous.pending
+        self.unwritten: list[Part] = [] if previous is None else previous.unwritten
         # Exposures not yet written to storage, per variant index.
         self.exposures = [0] * len(self.names) if previous is None else previous.exposures
 
-    def held(self, user_id: str) -> Row | None:
-        """The user's first assignment if it is not written yet."""
-        return self.pending.get(user_id) or self.inflight.get(user_id)
+    def held(self, user_id: str) -> int | None:
+        """The variant index of the user's first assignment if it is not written yet."""
+        index = self.pending.get(user_id)
+        if index is None:
+            for part in self.unwritten:
+                index = part.users.get(user_id)
+                if index is not None:
+                    break
+        return index
 
 
-def rows_of(batch: Batch) -> Iterator[Row]:
-    """The rows of a taken batch, as storage writes them."""
-    return itertools.chain.from_iterable(rows.values() for _, rows in batch)
+def rows_of(parts: Iterable[Part]) -> Iterator[Row]:
+    """The rows of taken parts, as storage writes them."""
+    return itertools.chain.from_iterable(part.rows() for part in parts)
 
 
 class AssignmentTable:
@@ -137,9 +161,10 @@ class AssignmentTable:
         self.live: dict[str, Live] = {}
         self._turn_at = max(1, cache_size // 2)
         self._recent_count = 0  # insertions into the `recent` dicts since the last turn
-        # First assignments buffered since the counts were last made exact: it only
-        # runs ahead of the true number (a re-recorded user), never behind.
+        # First assignments buffered, unwritten included, since the count was last made
+        # exact: it only runs ahead of the true number (a re-recorded user), never behind.
         self._pending_count = 0
+        self._unwritten_rows = 0  # exact
         self.dropped = 0
         self.lookups = 0
 
@@ -170,7 +195,7 @@ class AssignmentTable:
             if held is None:
                 self.lookups += 1
                 return LookupNeeded(experiment_id, user_id)
-            return self._answer(live, user_id, live.index[held[2]], False)
+            return self._answer(live, user_id, held, False)
         index = live.table[bucket]
         if index == OUT:
             return live.out
@@ -190,7 +215,7 @@ class AssignmentTable:
             return self._answer(live, user_id, cached, False)
         held = live.held(user_id)
         if held is not None:
-            recorded = held[2]
+            return self._answer(live, user_id, held, False)
         if recorded is not None and recorded in live.index:
             return self._answer(live, user_id, live.index[recorded], False)
         index = live.table[bucket_of(live.seed_bytes, user_id)]
@@ -206,8 +231,7 @@ class AssignmentTable:
         if self._recent_count >= self._turn_at:
             self._turn()
         if record:
-            # Buffered as the row storage writes: a flush passes the rows as they are.
-            live.pending[user_id] = (live.id, user_id, live.names[index], int(time.time() * 1000))
+            live.pending[user_id] = index
             self._pending_count += 1
             if self._pending_count >= self.flush_batch:
                 self._backlog(live)
@@ -228,11 +252,20 @@ class AssignmentTable:
     def _backlog(self, live: Live) -> None:
         """Enough first assignments wait: ask for a flush, and past `max_pending` (storage
         has been failing for a while) drop the oldest of `live` to keep memory bounded."""
-        self._pending_count = count = self.pending_count()
+        count = self.pending_count() + self._unwritten_rows  # buffered_count(), cheaply
         if count >= self.flush_batch and self.on_backlog is not None:
             self.on_backlog()
-        while count > self.max_pending and live.pending:
-            del live.pending[next(iter(live.pending))]
+        while count > self.max_pending:
+            if live.unwritten:
+                users = live.unwritten[0].users
+                del users[next(iter(users))]
+                self._unwritten_rows -= 1
+                if not users:
+                    del live.unwritten[0]
+            elif live.pending:
+                del live.pending[next(iter(live.pending))]
+            else:
+                break
             self.dropped += 1
             count -= 1
         self._pending_count = count
@@ -242,8 +275,12 @@ class AssignmentTable:
     def pending_count(self) -> int:
         return sum(len(live.pending) for live in self.live.values())
 
-    def inflight_count(self) -> int:
-        return sum(len(live.inflight) for live in self.live.values())
+    def buffered_count(self) -> int:
+        """First assignments storage does not hold yet."""
+        return self.pending_count() + self.unwritten_count()
+
+    def unwritten_count(self) -> int:
+        return sum(len(part.users) for live in self.live.values() for part in live.unwritten)
 
     def cached_count(self) -> int:
         return sum(len(live.recent) + len(live.earlier) for live in self.live.values())
@@ -273,25 +310,26 @@ class AssignmentTable:
 
     # ------------------------------------------------------------- write-behind
 
-    def take_pending(self) -> Batch:
-        """About `flush_batch` first assignments to write, per experiment, oldest first;
-        they stay visible to `assign` (in flight) until `done` or `give_back`."""
-        batch: Batch = []
-        room = self.flush_batch
-        for experiment_id, live in self.live.items():
+    def take_pending(self) -> list[Part]:
+        """Every first assignment not yet written, in parts of at most `flush_batch`,
+        oldest first. What was pending is stamped now; all of it stays visible to
+        `assign` until `written` confirms it."""
+        now = int(time.time() * 1000)
+        for live in self.live.values():
             pending = live.pending
-            if not pending or room <= 0:
+            if not pending:
                 continue
-            if len(pending) <= room:
-                live.pending = {}
-                taken = pending
+            live.pending = {}
+            if len(pending) <= self.flush_batch:
+                chunks = [pending]
             else:
-                taken = {user: pending.pop(user) for user in list(itertools.islice(pending, room))}
-            live.inflight = taken
-            batch.append((experiment_id, taken))
-            room -= len(taken)
-        self._pending_count = self.pending_count()
-        return batch
+                items = iter(pending.items())
+                chunks = [dict(itertools.islice(items, self.flush_batch))
+                          for _ in range(0, len(pending), self.flush_batch)]
+            live.unwritten.extend(Part(live.id, live.names, now, chunk) for chunk in chunks)
+            self._unwritten_rows += len(pending)
+        self._pending_count = self._unwritten_rows
+        return [part for live in self.live.values() for part in live.unwritten]
 
     def take_exposures(self) -> list[tuple[str, str, int]]:
         """Every unwritten exposure count as `(experiment_id, variant, delta)`, zeroed."""
@@ -302,23 +340,22 @@ class AssignmentTable:
                 live.exposures = [0] * len(live.names)
         return taken
 
-    def done(self) -> None:
-        """The taken batch is written."""
+    def written(self, parts: Sequence[Part]) -> None:
+        """Storage holds `parts` now."""
+        done = set(parts)
         for live in self.live.values():
-            live.inflight = {}
+            if live.unwritten:
+                live.unwritten = [part for part in live.unwritten if part not in done]
+        self._unwritten_rows = self.unwritten_count()
+        self._pending_count = self.pending_count() + self._unwritten_rows
 
-    def give_back(self, batch: Batch, exposures: Iterable[tuple[str, str, int]]) -> None:
-        """The taken batch could not be written: keep it for the next flush."""
-        for experiment_id, rows in batch:
-            live = self.live[experiment_id]
-            for user_id, row in rows.items():
-                live.pending.setdefault(user_id, row)
+    def give_back(self, exposures: Iterable[tuple[str, str, int]]) -> None:
+        """Exposure counts a flush could not write: count them again. (First
+        assignments not written stay in `unwritten` for the next flush.)"""
         for experiment_id, name, n in exposures:
             live = self.live.get(experiment_id)
             if live is not None and name in live.index:
                 live.exposures[live.index[name]] += n
-        self.done()
-        self._pending_count = self.pending_count()
 
     def unwritten_counts(self, experiment_id: str) -> dict[str, int]:
         live = self.live.get(experiment_id)
