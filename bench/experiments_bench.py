@@ -6,8 +6,9 @@
    10,000 ids: sticky cache hits). Prints median requests per second and the median
    of the rounds' ratios assign/ping, each round against its own ping run (target
    >= 0.9). This machine is noisy: use many short rounds (--rounds 15 --seconds 1).
-2. In process: the cost of one assignment as the gateway's handler pays it (straight
-   from the actor's assignment table, `assign_user`) and through the actor's mailbox
+2. In process: the cost of one assignment straight from the actor's assignment table
+   (`assign_user`: the table call the gateway's handler makes, plus one coroutine
+   the handler skips) and through the actor's mailbox
    (an ask per call, `ask_assign`), against the bare hash function (`hash_v2`) and the
    pure assignment (`assign`), in microseconds per call, median of rounds; new users
    (hash + record + count) and returning ones (sticky cache hit + count).
