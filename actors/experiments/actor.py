@@ -288,10 +288,10 @@ class ExperimentsActor(Actor):
         table = self.table
         async with self._flush_lock:
             exposures = table.take_exposures()
-            parts = table.take_pending()
-            for batch in _batches(parts, table.flush_batch) if parts else [[]]:
-                if not batch and not exposures:
-                    break
+            batches = list(_batches(table.take_pending(), table.flush_batch))
+            if exposures and not batches:
+                batches = [[]]  # counts alone
+            for batch in batches:
                 try:
                     # Shielded: a batch is either written or kept, never counted twice;
                     # the storage timeout bounds it.

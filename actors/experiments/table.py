@@ -63,13 +63,13 @@ class Part:
     """First assignments of one experiment taken by a flush: variant index by user id,
     all stamped `assigned_at` (ms)."""
 
-    live_id: str
+    experiment_id: str
     names: tuple[str, ...]
     assigned_at: int
     users: dict[str, int]
 
     def rows(self) -> Iterator[Row]:
-        return zip(repeat(self.live_id), self.users.keys(), map(self.names.__getitem__, self.users.values()),
+        return zip(repeat(self.experiment_id), self.users.keys(), map(self.names.__getitem__, self.users.values()),
                    repeat(self.assigned_at))
 
 
@@ -226,6 +226,7 @@ class AssignmentTable:
 
     def _answer(self, live: Live, user_id: str, index: int, record: bool) -> Assignment:
         live.exposures[index] += 1
+        # `_remember`, inlined: this is every first assignment's path.
         live.recent[user_id] = index
         self._recent_count += 1
         if self._recent_count >= self._turn_at:
