@@ -135,6 +135,7 @@ def serve(config: Config) -> int:
 
     from actors.storage import MigrationError, StorageError
     from protocol.app import App
+    from protocol.commands import leaves
 
     log = logging.getLogger("gateway")
     # The collector's youngest generation runs after 700 net allocations by default:
@@ -147,18 +148,11 @@ def serve(config: Config) -> int:
     try:
         return trio.run(App(config).run)
     except* (OSError, StorageError, MigrationError) as group:
-        failures.extend(_leaves(group))
+        failures.extend(leaves(group))
     for exc in failures:
         where = f" (ws {config.host}:{config.port}, admin {config.host}:{config.admin_port})" if isinstance(exc, OSError) else ""
         log.error("cannot start%s: %s", where, exc, extra={"event": "startup.failed"})
     return 1
-
-
-def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

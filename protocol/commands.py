@@ -41,16 +41,16 @@ def run(args: argparse.Namespace, config: Config) -> int:
     try:
         return trio.run(_with_bridge, command, args, config)
     except* (CommandError, MigrationError, StorageError, DomainError) as group:
-        failures.extend(_leaves(group))
+        failures.extend(leaves(group))
     for exc in failures:
         print(f"error: {_describe(exc)}", file=sys.stderr)
     return 1
 
 
-def _leaves(group: BaseExceptionGroup) -> Iterator[BaseException]:
+def leaves(group: BaseExceptionGroup) -> Iterator[BaseException]:
     for exc in group.exceptions:
         if isinstance(exc, BaseExceptionGroup):
-            yield from _leaves(exc)
+            yield from leaves(exc)
         else:
             yield exc
 

@@ -8,7 +8,6 @@ import attrs
 
 from actors.errors import InvalidParams
 from actors.playback.rules import ResumeRules
-from actors.timefmt import iso_utc
 
 __all__ = [
     "Entry",
@@ -20,7 +19,6 @@ __all__ = [
     "Started",
     "Stopped",
     "Watching",
-    "iso_utc",
     "wall_ms",
 ]
 

@@ -16,7 +16,8 @@ import attrs
 
 import runtime
 from actors.errors import DomainError, PermissionDenied
-from actors.tokens.accounts import MAX_DISPLAY_NAME, Accounts, iso_utc
+from actors.timefmt import iso_utc
+from actors.tokens.accounts import MAX_DISPLAY_NAME, Accounts
 from actors.tokens.actor import TokensActor
 from actors.tokens.crypto import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, JwtCodec, signing_key
 from actors.tokens.guard import TokenGuard
