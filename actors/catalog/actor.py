@@ -15,13 +15,11 @@ from actors.errors import NotFound, storage_errors
 from actors.kv import KV
 from actors.paging import KeysetPage, OffsetPage
 from actors.storage import Storage
-from actors.search.messages import GetItem
-from runtime import Actor, ActorStopped, AskTimeout, Overloaded, Registry
+from runtime import Actor, Registry
 
 log = logging.getLogger("actors.catalog")
 
 SEARCH = "search"
-INDEX_TIMEOUT = 0.2
 COUNT_TTL = 1.0
 """Seconds an offset listing's `total` may lag writes made on other nodes (count(*) over
 the whole catalog costs ~10 ms on PostgreSQL; writes on this node refresh it at once)."""
@@ -37,10 +35,8 @@ class CatalogActor(Actor):
 
     async def receive(self, msg: object) -> Any:
         if isinstance(msg, GetContent):
-            item = await self._indexed(msg.id)
-            if item is None:
-                with storage_errors():
-                    item = await store.get(self.storage, msg.id)
+            with storage_errors():
+                item = await store.get(self.storage, msg.id)
             if item is None:
                 raise NotFound(f"content {msg.id!r} not found")
             return item
@@ -63,21 +59,6 @@ class CatalogActor(Actor):
         more = len(items) > page.limit
         items = items[: page.limit]
         return items, (store.sort_key(items[-1], msg.sort) if more else None)
-
-    async def _indexed(self, content_id: str) -> ContentItem | None:
-        """The search index's in-memory copy, so a read costs no database round trip.
-
-        The index follows every write made here before the write is answered (the
-        search mailbox is first in, first out), and writes of other nodes within a
-        pub/sub delivery. Anything it lacks, or an index that is busy, falls back to
-        storage."""
-        search = self.registry.get(SEARCH)
-        if search is None:
-            return None
-        try:
-            return await search.ask(GetItem(content_id), timeout=INDEX_TIMEOUT, wait=False)
-        except (Overloaded, AskTimeout, ActorStopped):
-            return None
 
     async def _total(self) -> int:
         now = time.monotonic()

@@ -22,7 +22,8 @@ class Query:
 
 @attrs.frozen
 class GetItem:
-    """The indexed copy of one content item, or None (used by the catalog for reads)."""
+    """The indexed copy of one content item, or None (content reads ask this before
+    the catalog's storage)."""
 
     id: str
 

@@ -9,11 +9,15 @@ from actors.catalog.messages import GetContent, ListContent, Upsert
 from actors.catalog.model import ContentItem
 from actors.errors import InvalidParams
 from actors.paging import PAGING_SCHEMA, KeysetPage, parse_page
+from actors.search.messages import GetItem
 from protocol.methods import Access, MethodTable
-from runtime import ChildSpec
+from runtime import ActorStopped, AskTimeout, ChildSpec, Overloaded
 
 MAX_UPSERT = 1000
 NAME = "catalog"
+SEARCH = "search"
+INDEX_TIMEOUT = 0.2
+"""Seconds a read waits for the search index before it reads storage instead."""
 
 CONTENT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -31,6 +35,27 @@ PAGE_INFO = {"type": "object"}
 
 def children(services: Any) -> list[ChildSpec]:
     return [ChildSpec(NAME, lambda: CatalogActor(services.storage, services.kv, services.registry, services.node_id))]
+
+
+async def content_item(services: Any, content_id: str) -> ContentItem:
+    """One content item: the search index's in-memory copy, so a read costs no database
+    round trip, else the catalog actor's read of storage (`NotFound` if neither has it).
+
+    The index follows every write made on this node before the write is answered (the
+    catalog tells the search actor before it replies, and the search mailbox is first
+    in, first out), and writes of other nodes within a pub/sub delivery. Anything it
+    lacks, or an index that is busy, full or not running, falls back to storage. The
+    index is asked from the caller's task, not from the catalog actor's: a busy index
+    delays this read by at most `INDEX_TIMEOUT`, never the catalog's other requests."""
+    search = services.registry.get(SEARCH)
+    if search is not None:
+        try:
+            item = await search.ask(GetItem(content_id), timeout=INDEX_TIMEOUT, wait=False)
+        except (Overloaded, AskTimeout, ActorStopped):
+            item = None
+        if item is not None:
+            return item
+    return await services.actor(NAME).ask(GetContent(content_id))
 
 
 def register(table: MethodTable, services: Any) -> None:
@@ -52,8 +77,7 @@ def register(table: MethodTable, services: Any) -> None:
         return {"upserted": upserted}
 
     async def get(params: dict, ctx: Any) -> dict:
-        item = await services.actor(NAME).ask(GetContent(params["id"]))
-        return item.to_dict()
+        return (await content_item(services, params["id"])).to_dict()
 
     async def list_(params: dict, ctx: Any) -> dict:
         sort = params.get("sort", "popularity")

@@ -17,8 +17,6 @@ import trio
 from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from actors.catalog.messages import GetContent
-from actors.catalog.model import ContentItem
 from actors.errors import NotFound
 from actors.paging import PAGING_SCHEMA, KeysetPage, parse_page
 from actors.playback.actor import PlaybackActor, PlaybackStats
@@ -26,11 +24,11 @@ from actors.playback.intake import PositionIntake
 from actors.playback.messages import Adopt, ContinueWatching, GetResume, Start, Stop
 from actors.playback.model import PlaybackSettings, ResumeState
 from actors.timefmt import iso_utc
+from protocol.api.catalog import content_item
 from protocol.methods import Access, MethodTable
 from runtime import ChildSpec
 
 NAME = "playback"
-CATALOG = "catalog"
 
 # Fine around 1 s, the default interval: each row's oldest update waits about that long.
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.01, 1.02, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
@@ -111,11 +109,8 @@ def register(table: MethodTable, services: Any) -> None:
     def user_of(ctx: Any) -> str:
         return ctx.principal.sub
 
-    async def content(content_id: str) -> ContentItem:
-        return await services.actor(CATALOG).ask(GetContent(content_id))
-
     async def start(params: dict, ctx: Any) -> dict:
-        item = await content(params["content_id"])
+        item = await content_item(services, params["content_id"])
         started = await services.actor(NAME).ask(
             Start(user_of(ctx), item.id, item.duration_ms, params.get("device_id") or ""))
         return {"session_id": started.session_id, "resume": _resume(started.resume)}
@@ -136,7 +131,7 @@ def register(table: MethodTable, services: Any) -> None:
         return {"position_ms": stopped.position_ms, "completed": stopped.completed}
 
     async def resume(params: dict, ctx: Any) -> dict:
-        item = await content(params["content_id"])
+        item = await content_item(services, params["content_id"])
         state = await services.actor(NAME).ask(GetResume(user_of(ctx), item.id, item.duration_ms))
         return {"content_id": item.id, "position_ms": state.position_ms, "offer_resume": state.offer_resume,
                 "completed": state.completed, "updated_at": iso_utc(state.updated_at)}
@@ -152,7 +147,7 @@ def register(table: MethodTable, services: Any) -> None:
 
         async def fill(i: int, content_id: str) -> None:
             try:
-                items[i] = (await content(content_id)).to_dict()
+                items[i] = (await content_item(services, content_id)).to_dict()
             except NotFound:
                 pass  # removed from the catalog since: left out
 

@@ -1,0 +1,186 @@
+"""Content reads (content.get, playback.start) ask the search index from their own task.
+
+Real catalog, search and playback actors on real SQLite storage, their methods called
+through the method table, on a MockClock: time moves only when a test jumps it, or by
+itself after 5 real seconds with every task blocked, which turns a stall into a
+failure instead of a hang. The search actor's reads of storage can be held, so that
+it sits busy in a reload, as it does while it re-reads a large catalog.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, AsyncIterator
+
+import pytest
+import trio
+import trio.testing
+
+from actors.catalog import store
+from actors.catalog.messages import ContentChanged, GetContent, Upsert
+from actors.errors import NotFound
+from actors.kv.memory import MemoryKV
+from actors.paging import CursorCodec
+from actors.search.actor import SearchActor
+from actors.search.messages import GetItem, Reload
+from actors.storage import Storage, connect_storage, migrate
+from protocol.api import catalog, playback
+from protocol.api.catalog import INDEX_TIMEOUT
+from protocol.app import Services
+from protocol.methods import MethodTable
+from protocol.metrics import Metrics
+from runtime import ActorRef, ChildSpec, Registry, Supervisor
+from tests.conftest import make_config
+from tests.test_catalog import item
+
+USER = SimpleNamespace(principal=SimpleNamespace(sub="u1"))
+
+
+class HeldStorage:
+    """The real storage, whose `fetch` (all the search actor reads with) waits from
+    `hold()` until `release` is set."""
+
+    def __init__(self, inner: Storage) -> None:
+        self.inner = inner
+        self.release = trio.Event()
+        self.release.set()
+        self.waiting = trio.Event()
+
+    def hold(self) -> None:
+        self.release = trio.Event()
+        self.waiting = trio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def _held(self) -> None:
+        if not self.release.is_set():
+            self.waiting.set()
+            await self.release.wait()
+
+    async def fetch(self, sql: str, *args: Any) -> Any:
+        await self._held()
+        return await self.inner.fetch(sql, *args)
+
+
+class Pending:
+    """A method call running in the background."""
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.result: Any = None
+
+
+class Rig:
+    """The catalog, search and playback domains as the gateway builds them, the search
+    actor reading storage through a `HeldStorage`; five items stored and indexed."""
+
+    def __init__(self, services: Services, search_storage: HeldStorage) -> None:
+        self.services = services
+        self.search_storage = search_storage
+        self.table = MethodTable()
+        catalog.register(self.table, services)
+        playback.register(self.table, services)
+
+    async def call(self, method: str, params: dict[str, Any]) -> Any:
+        # Straight to the handler: playback's methods would otherwise want a token.
+        return await self.table.get(method).handler(params, USER)  # type: ignore[union-attr]
+
+    @property
+    def search(self) -> ActorRef:
+        return self.services.actor("search")
+
+    async def busy_search(self) -> None:
+        """Leave the search actor inside a reload, waiting for storage."""
+        self.search_storage.hold()
+        await self.search.tell(Reload(("t001",)))
+        await self.search_storage.waiting.wait()
+
+    async def pending(self, nursery: trio.Nursery, method: str, params: dict[str, Any]) -> Pending:
+        """Start a call in the background and let it run until it waits."""
+        pending = Pending()
+
+        async def run() -> None:
+            pending.result = await self.call(method, params)
+            pending.done.set()
+
+        nursery.start_soon(run)
+        await trio.testing.wait_all_tasks_blocked()
+        return pending
+
+
+@pytest.fixture
+def clock() -> trio.testing.MockClock:
+    return trio.testing.MockClock(autojump_threshold=5.0)
+
+
+@pytest.fixture
+async def rig(request: pytest.FixtureRequest, nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[Rig]:
+    """With a search actor unless parametrized indirectly with False."""
+    async with connect_storage(f"sqlite:///{tmp_path}/gateway.db", pool_size=2, timeout=5.0) as storage:
+        await migrate(storage)
+        services = Services(config=make_config(tmp_path), registry=Registry(), metrics=Metrics(),
+                            storage=storage, kv=MemoryKV(), cursors=CursorCodec(b"x" * 32))
+        held = HeldStorage(storage)
+        children = catalog.children(services) + playback.children(services)
+        if getattr(request, "param", True):
+            children.append(ChildSpec("search", lambda: SearchActor(held, services.kv, services.node_id)))  # type: ignore[arg-type]
+        supervisor = Supervisor("test", children, registry=services.registry)
+        await nursery.start(supervisor.run)
+        await services.actor("catalog").ask(Upsert(tuple(item(n) for n in range(5))))
+        yield Rig(services, held)
+        held.release.set()
+        await supervisor.stop()
+
+
+@pytest.mark.parametrize("method, params", [("content.get", {"id": "t001"}),
+                                            ("playback.start", {"content_id": "t001"})])
+async def test_a_read_waiting_for_a_busy_index_holds_up_no_catalog_request(
+        clock: trio.testing.MockClock, nursery: trio.Nursery, rig: Rig, method: str, params: dict) -> None:
+    await rig.busy_search()
+    read = await rig.pending(nursery, method, params)
+    assert not read.done.is_set() and rig.search.depth() == 1  # its GetItem waits behind the reload
+
+    began = trio.current_time()
+    with trio.move_on_after(INDEX_TIMEOUT / 2) as waited:
+        listed = await rig.call("content.list", {"limit": 3})
+        upserted = await rig.call("content.upsert", {"items": [item(7).to_dict()]})
+    assert not waited.cancelled_caught, "the catalog actor waited for the index on the read's behalf"
+    assert trio.current_time() == began
+    assert len(listed["items"]) == 3 and upserted == {"upserted": 1}
+
+    # The read itself gives up on the index after INDEX_TIMEOUT and reads storage.
+    clock.jump(INDEX_TIMEOUT)
+    with trio.fail_after(1):
+        await read.done.wait()
+    if method == "content.get":
+        assert read.result == item(1).to_dict()
+    else:
+        assert read.result["session_id"]
+
+
+async def test_a_read_answers_from_the_index_what_storage_lacks(rig: Rig) -> None:
+    only_indexed = item(8, title="Indexed only")
+    await rig.search.tell(ContentChanged((only_indexed,)))
+    assert await rig.call("content.get", {"id": "t008"}) == only_indexed.to_dict()
+    assert (await rig.call("playback.start", {"content_id": "t008"}))["session_id"]
+    with pytest.raises(NotFound):
+        await rig.services.actor("catalog").ask(GetContent("t008"))  # storage has no t008
+
+
+async def test_what_the_index_lacks_is_read_from_storage(rig: Rig) -> None:
+    behind = item(9, title="Written behind the index's back")
+    async with rig.services.storage.transaction() as tx:
+        await store.upsert(tx, (behind,), 0)
+    assert await rig.search.ask(GetItem("t009")) is None
+    assert await rig.call("content.get", {"id": "t009"}) == behind.to_dict()
+    with pytest.raises(NotFound):
+        await rig.call("content.get", {"id": "nope"})
+
+
+@pytest.mark.parametrize("rig", [False], indirect=True, ids=["no search actor"])
+async def test_without_a_search_actor_reads_come_from_storage(rig: Rig) -> None:
+    assert rig.services.registry.get("search") is None
+    assert await rig.call("content.get", {"id": "t001"}) == item(1).to_dict()
+    assert (await rig.call("playback.start", {"content_id": "t001"}))["session_id"]
