@@ -48,7 +48,7 @@ from actors.catalog.model import CONTENT_TYPES, ContentItem
 from actors.errors import InvalidParams
 from actors.search import bits
 from actors.search.filters import Filters, parse_filters
-from actors.search.spelling import Speller
+from actors.search.spelling import Speller, frequency
 from actors.search.text import ARTICLES, STOPWORDS, ends_inside_word, normalize, strip_article
 
 K1 = 1.2
@@ -273,8 +273,7 @@ class SearchIndex:
 
     def frequency(self, word: str) -> int:
         """Number of titles containing `word` (a normalised token)."""
-        s = self._postings.get(word)
-        return len(s) if s else 0
+        return frequency(self._postings, word)
 
     @property
     def vocabulary_size(self) -> int:

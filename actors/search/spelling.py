@@ -45,6 +45,12 @@ def allowed_typos(word: str) -> int:
     return 2
 
 
+def frequency(vocabulary: Mapping[str, Sized], word: str) -> int:
+    """Number of documents holding `word` in `vocabulary` (0 for a word not in it)."""
+    held = vocabulary.get(word)
+    return len(held) if held else 0
+
+
 def _deletes(word: str, distance: int) -> set[str]:
     """`word` and every string made from it by deleting up to `distance` characters."""
     out = {word}
@@ -134,18 +140,13 @@ class Speller:
         if allowed == 0:
             return None
         vocabulary = self.vocabulary
-
-        def freq(word: str) -> int:
-            held = vocabulary.get(word)
-            return len(held) if held else 0
-
         if allowed < 0:
             best, best_f = None, 0
             for i in range(len(word) - 1):
                 if word[i] == word[i + 1]:
                     continue
                 swapped = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
-                f = freq(swapped)
+                f = frequency(vocabulary, swapped)
                 if f > best_f or (f == best_f and f and swapped < best):
                     best, best_f = swapped, f
             return best
@@ -166,7 +167,7 @@ class Speller:
                 d = OSA.distance(word, cand, score_cutoff=allowed)
                 if d > allowed:
                     continue
-                f = freq(cand)
+                f = frequency(vocabulary, cand)
                 if not f:
                     continue
                 k = (d, -f, cand)
