@@ -29,16 +29,18 @@ _TYPE_TESTS = {
     "number": "(type(v) is int or type(v) is float)",
     "boolean": "type(v) is bool",
 }
-_LIMITS = {
-    "minLength": ("string", "len(v) >= {!r}"),
-    "maxLength": ("string", "len(v) <= {!r}"),
-    "minimum": ("number", "v >= {!r}"),
-    "maximum": ("number", "v <= {!r}"),
+# The bounds each type may carry, as (lower, upper) keywords.
+_BOUNDS = {
+    "string": ("minLength", "maxLength"),
+    "integer": ("minimum", "maximum"),
+    "number": ("minimum", "maximum"),
+    "boolean": (),
 }
 
 
 def _condition(schema: Any) -> str | None:
-    """A Python expression on `v` that holds only if `v` matches `schema`, or None."""
+    """A Python expression on `v` that holds only if `v` matches `schema`, or None.
+    It starts with a type test, so it is false for `_MISSING` too."""
     if not isinstance(schema, dict):
         return None
     if "enum" in schema:
@@ -51,19 +53,16 @@ def _condition(schema: Any) -> str | None:
     kind = schema.get("type")
     if not isinstance(kind, str) or kind not in _TYPE_TESTS:
         return None
-    parts = [_TYPE_TESTS[kind]]
+    allowed = _BOUNDS[kind]
     for key, value in schema.items():
-        if key == "type" or key in _ANNOTATIONS:
-            continue
-        limit = _LIMITS.get(key)
-        if limit is None or type(value) not in (int, float):
-            return None  # a keyword this subset does not check, or a malformed limit
-        applies_to, test = limit
-        if applies_to == "string" and kind != "string":
-            return None
-        if applies_to == "number" and kind not in ("integer", "number"):
-            return None
-        parts.append(test.format(value))
+        if key != "type" and key not in _ANNOTATIONS and (key not in allowed or type(value) not in (int, float)):
+            return None  # a keyword this subset does not check, or a malformed bound
+    parts = [_TYPE_TESTS[kind]]
+    if allowed and (allowed[0] in schema or allowed[1] in schema):
+        # One chained comparison: `1 <= len(v) <= 128`.
+        subject = "len(v)" if kind == "string" else "v"
+        low, high = (repr(schema[k]) if k in schema else None for k in allowed)
+        parts.append(" <= ".join(x for x in (low, subject, high) if x is not None))
     return " and ".join(parts)
 
 
@@ -76,19 +75,22 @@ def compile_accept(schema: dict[str, Any]) -> Accept | None:
     closed = schema.get("additionalProperties", True)
     if not isinstance(properties, dict) or closed not in (True, False) or set(required) - set(properties):
         return None
-    lines = ["def accept(d):", "    if type(d) is not dict:", "        return False", "    n = 0"]
+    known = sum(1 for name in properties if name in required)
+    lines = ["def accept(d):", "    if type(d) is not dict:", "        return False", f"    n = {known}"]
     for name, sub in properties.items():
         condition = _condition(sub)
         if condition is None:
             return None
         lines.append(f"    v = d.get({name!r}, _MISSING)")
-        lines.append("    if v is not _MISSING:")
-        lines.append(f"        if not ({condition}):")
-        lines.append("            return False")
-        lines.append("        n += 1")
         if name in required:
-            lines.append("    else:")
+            # A missing required key is `_MISSING`, which no condition holds for.
+            lines.append(f"    if not ({condition}):")
             lines.append("        return False")
+        else:
+            lines.append("    if v is not _MISSING:")
+            lines.append(f"        if not ({condition}):")
+            lines.append("            return False")
+            lines.append("        n += 1")
     lines.append("    return len(d) == n" if closed is False else "    return True")
     namespace: dict[str, Any] = {"_MISSING": object()}
     exec("\n".join(lines), namespace)  # noqa: S102 - source built above from our own schemas, values repr()'d
