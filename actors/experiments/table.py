@@ -15,11 +15,12 @@ a restart of the actor loses neither buffered records nor cached answers.
 - a bounded cache of sticky answers (and of "outside, nothing recorded" answers at a
   revision, which a change of the experiment makes stale);
 - the buffers of first assignments not yet written (`pending`, then `unwritten` from
-  the moment a flush takes them until they are written).
+  the moment a flush takes them until they are written). `pending` is also the cache
+  of the users it holds: a flush moves them into the cache all at once.
 
 Cache and buffers are kept per experiment and keyed by the user id the request
-brought, so the hot path builds no key and no row: a first assignment costs two dict
-inserts of a small int. A flush stamps what it takes with the time it took it (so
+brought, so the hot path builds no key and no row: a first assignment costs one dict
+insert of a small int. A flush stamps what it takes with the time it took it (so
 `assigned_at` is at most one flush late, also for a batch retried after a storage
 failure) and builds the rows at C speed. The cache is two generations of plain dicts (`recent`,
 `earlier`) rather than an exact LRU: an answer used since the last turn is in
@@ -189,6 +190,11 @@ class AssignmentTable:
                 return live.answers[cached]
             if cached == -1 - live.revision:
                 return live.out
+        # A first assignment since the last flush: `pending` is its cache until then.
+        index = live.pending.get(user_id)
+        if index is not None:
+            live.exposures[index] += 1
+            return live.answers[index]
         bucket = bucket_of(live.seed_bytes, user_id)
         if live.disputed[bucket]:
             held = live.held(user_id)
@@ -199,7 +205,13 @@ class AssignmentTable:
         index = live.table[bucket]
         if index == OUT:
             return live.out
-        return self._answer(live, user_id, index, True)
+        # `_answer(..., record=True)`, inlined: this is every first assignment's path.
+        live.exposures[index] += 1
+        live.pending[user_id] = index
+        self._pending_count += 1
+        if self._pending_count >= self.flush_batch:
+            self._backlog(live)
+        return live.answers[index]
 
     def resolve(self, experiment_id: str, user_id: str, recorded: str | None) -> Assignment:
         """`assign` after a `LookupNeeded`, with the variant storage holds (or None)."""
@@ -226,16 +238,14 @@ class AssignmentTable:
 
     def _answer(self, live: Live, user_id: str, index: int, record: bool) -> Assignment:
         live.exposures[index] += 1
-        # `_remember`, inlined: this is every first assignment's path.
-        live.recent[user_id] = index
-        self._recent_count += 1
-        if self._recent_count >= self._turn_at:
-            self._turn()
         if record:
+            # Only `pending`, which answers until `take_pending` moves it into the cache.
             live.pending[user_id] = index
             self._pending_count += 1
             if self._pending_count >= self.flush_batch:
                 self._backlog(live)
+        else:
+            self._remember(live, user_id, index)
         return live.answers[index]
 
     def _remember(self, live: Live, user_id: str, value: int) -> None:
@@ -243,6 +253,16 @@ class AssignmentTable:
         self._recent_count += 1
         if self._recent_count >= self._turn_at:
             self._turn()
+
+    def _cache(self, live: Live, taken: dict[str, int]) -> None:
+        """Move first assignments a flush took into the cache (the newest `_turn_at` of
+        them if there are more: a user left out is only recorded again, harmlessly)."""
+        if self._recent_count + len(taken) > self._turn_at:
+            self._turn()
+        if len(taken) > self._turn_at:
+            taken = dict(itertools.islice(reversed(taken.items()), self._turn_at))
+        live.recent.update(taken)
+        self._recent_count += len(taken)
 
     def _turn(self) -> None:
         for live in self.live.values():
@@ -329,6 +349,7 @@ class AssignmentTable:
                           for _ in range(0, len(pending), self.flush_batch)]
             live.unwritten.extend(Part(live.id, live.names, now, chunk) for chunk in chunks)
             self._unwritten_rows += len(pending)
+            self._cache(live, pending)
         self._pending_count = self._unwritten_rows
         return [part for live in self.live.values() for part in live.unwritten]
 
