@@ -37,7 +37,7 @@ Range = tuple[float, float]
 
 def hash_bucket(seed: bytes, user_id: str) -> int:
     """`hash_v2` times 10,000, an integer in [0, 10000), from the UTF-8 seed."""
-    return fnv1a_32(str(fnv1a_32(seed + user_id.encode())).encode()) % 10000
+    return fnv1a_32(b"%d" % fnv1a_32(seed + user_id.encode())) % 10000
 
 
 def hash_v2(seed: str, user_id: str) -> float:
