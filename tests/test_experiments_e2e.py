@@ -189,6 +189,6 @@ async def test_buffers_show_in_metrics(gateway: Any) -> None:
     assert status == 200
     gauge = {kind: float(n) for kind, n in re.findall(rb'mg_experiments_buffered\{kind="(\w+)"\} (\S+)', body)}
     assert set(gauge) == {b"pending", b"unwritten", b"cached"}
-    # Until a flush takes them, first assignments are answered from `pending`; then cached.
+    # First assignments wait in `pending` until a flush takes them into the cache.
     assert gauge[b"pending"] + gauge[b"cached"] == 5
     assert b'mg_experiments_lookups{kind="recorded_variant"} 0' in body

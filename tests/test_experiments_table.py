@@ -224,7 +224,7 @@ def test_the_cache_keeps_what_was_used_lately_within_its_bound() -> None:
     assert table.lookups == 0
 
 
-def test_a_first_assignment_answers_from_pending_until_a_flush_caches_it() -> None:
+def test_a_first_assignment_is_recorded_once_and_cached_by_the_flush_that_takes_it() -> None:
     table = AssignmentTable(cache_size=10)
     experiment = make(("a", "b", "c"))
     table.install(stored(experiment))

@@ -15,8 +15,9 @@ a restart of the actor loses neither buffered records nor cached answers.
 - a bounded cache of sticky answers (and of "outside, nothing recorded" answers at a
   revision, which a change of the experiment makes stale);
 - the buffers of first assignments not yet written (`pending`, then `unwritten` from
-  the moment a flush takes them until they are written). `pending` is also the cache
-  of the users it holds: a flush moves them into the cache all at once.
+  the moment a flush takes them until they are written). A first assignment goes only
+  into `pending`: until a flush moves the batch into the cache all at once, the hash
+  answers such a user again, and `held` does in a disputed bucket.
 
 Cache and buffers are kept per experiment and keyed by the user id the request
 brought, so the hot path builds no key and no row: a first assignment costs one dict
@@ -190,11 +191,6 @@ class AssignmentTable:
                 return live.answers[cached]
             if cached == -1 - live.revision:
                 return live.out
-        # A first assignment since the last flush: `pending` is its cache until then.
-        index = live.pending.get(user_id)
-        if index is not None:
-            live.exposures[index] += 1
-            return live.answers[index]
         bucket = bucket_of(live.seed_bytes, user_id)
         if live.disputed[bucket]:
             held = live.held(user_id)
@@ -206,6 +202,8 @@ class AssignmentTable:
         if index == OUT:
             return live.out
         # `_answer(..., record=True)`, inlined: this is every first assignment's path.
+        # A user still pending (called again before a flush) is hashed again: in an
+        # undisputed bucket that gives the index pending holds, so storing it is a no-op.
         live.exposures[index] += 1
         live.pending[user_id] = index
         self._pending_count += 1
