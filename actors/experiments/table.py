@@ -15,13 +15,11 @@ a restart of the actor loses neither buffered records nor cached answers.
 - a bounded cache of sticky answers (and of "outside, nothing recorded" answers at a
   revision, which a change of the experiment makes stale);
 - the buffers of first assignments not yet written (`pending`, then `unwritten` from
-  the moment a flush takes them until they are written). A first assignment goes only
-  into `pending`: until a flush moves the batch into the cache all at once, the hash
-  answers such a user again, and `held` does in a disputed bucket.
+  the moment a flush takes them until they are written).
 
 Cache and buffers are kept per experiment and keyed by the user id the request
-brought, so the hot path builds no key and no row: a first assignment costs one dict
-insert of a small int. A flush stamps what it takes with the time it took it (so
+brought, so the hot path builds no key and no row: a first assignment costs two dict
+inserts of a small int. A flush stamps what it takes with the time it took it (so
 `assigned_at` is at most one flush late, also for a batch retried after a storage
 failure) and builds the rows at C speed. The cache is two generations of plain dicts (`recent`,
 `earlier`) rather than an exact LRU: an answer used since the last turn is in
@@ -201,15 +199,7 @@ class AssignmentTable:
         index = live.table[bucket]
         if index == OUT:
             return live.out
-        # `_answer(..., record=True)`, inlined: this is every first assignment's path.
-        # A user still pending (called again before a flush) is hashed again: in an
-        # undisputed bucket that gives the index pending holds, so storing it is a no-op.
-        live.exposures[index] += 1
-        live.pending[user_id] = index
-        self._pending_count += 1
-        if self._pending_count >= self.flush_batch:
-            self._backlog(live)
-        return live.answers[index]
+        return self._answer(live, user_id, index, True)
 
     def resolve(self, experiment_id: str, user_id: str, recorded: str | None) -> Assignment:
         """`assign` after a `LookupNeeded`, with the variant storage holds (or None)."""
@@ -236,14 +226,16 @@ class AssignmentTable:
 
     def _answer(self, live: Live, user_id: str, index: int, record: bool) -> Assignment:
         live.exposures[index] += 1
+        # `_remember`, inlined: this is every first assignment's path.
+        live.recent[user_id] = index
+        self._recent_count += 1
+        if self._recent_count >= self._turn_at:
+            self._turn()
         if record:
-            # Only `pending`, which answers until `take_pending` moves it into the cache.
             live.pending[user_id] = index
             self._pending_count += 1
             if self._pending_count >= self.flush_batch:
                 self._backlog(live)
-        else:
-            self._remember(live, user_id, index)
         return live.answers[index]
 
     def _remember(self, live: Live, user_id: str, value: int) -> None:
@@ -251,16 +243,6 @@ class AssignmentTable:
         self._recent_count += 1
         if self._recent_count >= self._turn_at:
             self._turn()
-
-    def _cache(self, live: Live, taken: dict[str, int]) -> None:
-        """Move first assignments a flush took into the cache (the newest `_turn_at` of
-        them if there are more: a user left out is only recorded again, harmlessly)."""
-        if self._recent_count + len(taken) > self._turn_at:
-            self._turn()
-        if len(taken) > self._turn_at:
-            taken = dict(itertools.islice(reversed(taken.items()), self._turn_at))
-        live.recent.update(taken)
-        self._recent_count += len(taken)
 
     def _turn(self) -> None:
         for live in self.live.values():
@@ -347,7 +329,6 @@ class AssignmentTable:
                           for _ in range(0, len(pending), self.flush_batch)]
             live.unwritten.extend(Part(live.id, live.names, now, chunk) for chunk in chunks)
             self._unwritten_rows += len(pending)
-            self._cache(live, pending)
         self._pending_count = self._unwritten_rows
         return [part for live in self.live.values() for part in live.unwritten]
 
