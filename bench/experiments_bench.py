@@ -5,7 +5,8 @@
    (first assignment: hash + record + count) and with returning users (a pool of
    10,000 ids: sticky cache hits). Prints median requests per second and the median
    of the rounds' ratios assign/ping, each round against its own ping run (target
-   >= 0.9). This machine is noisy: use many short rounds (--rounds 15 --seconds 1).
+   >= 0.9). This machine is noisy: use many short rounds (--rounds 30 --seconds 0.5)
+   and quote the median of several runs.
 2. In process: the cost of one assignment straight from the actor's assignment table
    (`assign_user`: the table call the gateway's handler makes, plus one coroutine
    the handler skips) and through the actor's mailbox
