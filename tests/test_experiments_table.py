@@ -192,10 +192,41 @@ def test_bounds() -> None:
     for u in USERS[:1000]:
         table.assign("exp", u)
     assert table.cached_count() <= 100
-    assert table.pending_count() == 300 and table.dropped == 700
+    # Never more than max_pending; dropped in steps of flush_batch // 16 below it.
+    assert 300 - 12 <= table.pending_count() <= 300 and table.dropped == 1000 - table.pending_count()
     assert full and full[0] == 200
     # The oldest went first.
-    assert USERS[999] in table.live["exp"].pending and USERS[0] not in table.live["exp"].pending
+    kept = list(table.live["exp"].pending)
+    assert kept == USERS[1000 - len(kept):1000]
+
+
+def test_a_backlog_is_checked_every_step_not_on_every_first_assignment() -> None:
+    checks: list[int] = []
+    table = AssignmentTable(max_pending=10_000, flush_batch=160, on_backlog=lambda: checks.append(table.pending_count()))
+    table.install(stored(make(("a", "b"))))
+    for u in USERS[:1000]:
+        table.assign("exp", u)
+    # At 160, then every 10 (160 // 16) more: not 841 times.
+    assert checks == list(range(160, 1001, 10))
+    table.take_pending()
+    table.assign("exp", USERS[1000])
+    assert checks[-1] == 1  # a flush took them and storage has not confirmed: still a backlog
+
+
+def test_a_long_outage_drops_the_oldest_whole_parts_first() -> None:
+    table = AssignmentTable(max_pending=500, flush_batch=100)
+    table.install(stored(make(("a", "b"))))
+    for u in USERS[:450]:
+        table.assign("exp", u)
+    parts = table.take_pending()  # storage fails: never written
+    assert [len(part.users) for part in parts] == [100, 100, 100, 100, 50]
+    for u in USERS[450:1000]:
+        table.assign("exp", u)
+    assert table.buffered_count() <= 500 and table.dropped == 1000 - table.buffered_count()
+    live = table.live["exp"]
+    held = [u for part in live.unwritten for u in part.users] + list(live.pending)
+    assert held == USERS[1000 - len(held):1000]  # the newest kept, in order
+    assert all(part.users for part in live.unwritten)
 
 
 def test_the_cache_keeps_what_was_used_lately_within_its_bound() -> None:

@@ -164,6 +164,11 @@ class AssignmentTable:
         # First assignments buffered, unwritten included, since the count was last made
         # exact: it only runs ahead of the true number (a re-recorded user), never behind.
         self._pending_count = 0
+        # `_backlog` runs when `_pending_count` reaches `_check_at`: at `flush_batch`,
+        # then while a backlog lasts every `_step` insertions (not on every one), and
+        # always before `max_pending` is passed.
+        self._step = max(1, flush_batch // 16)
+        self._check_at = self._next_check(0)
         self._unwritten_rows = 0  # exact
         self.dropped = 0
         self.lookups = 0
@@ -234,7 +239,7 @@ class AssignmentTable:
         if record:
             live.pending[user_id] = index
             self._pending_count += 1
-            if self._pending_count >= self.flush_batch:
+            if self._pending_count >= self._check_at:
                 self._backlog(live)
         return live.answers[index]
 
@@ -252,24 +257,41 @@ class AssignmentTable:
 
     def _backlog(self, live: Live) -> None:
         """Enough first assignments wait: ask for a flush, and past `max_pending` (storage
-        has been failing for a while) drop the oldest of `live` to keep memory bounded."""
+        has been failing for a while) drop the oldest of `live` to keep memory bounded,
+        `_step` below the bound, so that the next check is `_step` insertions away."""
         count = self.pending_count() + self._unwritten_rows  # buffered_count(), cheaply
         if count >= self.flush_batch and self.on_backlog is not None:
             self.on_backlog()
-        while count > self.max_pending:
-            if live.unwritten:
-                users = live.unwritten[0].users
-                del users[next(iter(users))]
-                self._unwritten_rows -= 1
-                if not users:
-                    del live.unwritten[0]
-            elif live.pending:
-                del live.pending[next(iter(live.pending))]
-            else:
-                break
-            self.dropped += 1
-            count -= 1
+        if count > self.max_pending:
+            count -= self._drop_oldest(live, count - max(0, self.max_pending - self._step))
         self._pending_count = count
+        self._check_at = self._next_check(count)
+
+    def _next_check(self, count: int) -> int:
+        return min(max(self.flush_batch, count + self._step), self.max_pending + 1)
+
+    def _drop_oldest(self, live: Live, n: int) -> int:
+        """Drop up to `n` of `live`'s oldest unwritten first assignments; how many went.
+        A whole part goes at once; keys are taken from the front in one pass (deleting
+        them one `next(iter(...))` at a time rescans every hole left at the front)."""
+        dropped = 0
+        while dropped < n and live.unwritten:
+            users = live.unwritten[0].users
+            if len(users) <= n - dropped:
+                dropped += len(users)
+                self._unwritten_rows -= len(users)
+                del live.unwritten[0]
+            else:
+                for key in list(itertools.islice(users, n - dropped)):
+                    del users[key]
+                self._unwritten_rows -= n - dropped
+                dropped = n
+        if dropped < n and live.pending:
+            for key in list(itertools.islice(live.pending, n - dropped)):
+                del live.pending[key]
+                dropped += 1
+        self.dropped += dropped
+        return dropped
 
     # ------------------------------------------------------------------ gauges
 
@@ -330,6 +352,7 @@ class AssignmentTable:
             live.unwritten.extend(Part(live.id, live.names, now, chunk) for chunk in chunks)
             self._unwritten_rows += len(pending)
         self._pending_count = self._unwritten_rows
+        self._check_at = self._next_check(0)
         return [part for live in self.live.values() for part in live.unwritten]
 
     def take_exposures(self) -> list[tuple[str, str, int]]:
@@ -349,6 +372,7 @@ class AssignmentTable:
                 live.unwritten = [part for part in live.unwritten if part not in done]
         self._unwritten_rows = self.unwritten_count()
         self._pending_count = self.pending_count() + self._unwritten_rows
+        self._check_at = self._next_check(0)
 
     def give_back(self, exposures: Iterable[tuple[str, str, int]]) -> None:
         """Exposure counts a flush could not write: count them again. (First
