@@ -161,15 +161,13 @@ class AssignmentTable:
         self.live: dict[str, Live] = {}
         self._turn_at = max(1, cache_size // 2)
         self._recent_count = 0  # insertions into the `recent` dicts since the last turn
-        # First assignments buffered, unwritten included, since the count was last made
-        # exact: it only runs ahead of the true number (a re-recorded user), never behind.
-        self._pending_count = 0
-        # `_backlog` runs when `_pending_count` reaches `_check_at`: at `flush_batch`,
-        # then while a backlog lasts every `_step` insertions (not on every one), and
-        # always before `max_pending` is passed.
+        # First assignments to record before `_backlog` runs: it runs at `flush_batch`
+        # buffered, then while a backlog lasts every `_step` insertions (not on every
+        # one), and always before `max_pending` is passed. A re-recorded user counts
+        # too, so it runs early, never late.
         self._step = max(1, flush_batch // 16)
-        self._check_at = self._next_check(0)
-        self._unwritten_rows = 0  # exact
+        self._until_check = self._until_next_check(0)
+        self._unwritten_rows = 0  # first assignments in `unwritten` parts
         self.dropped = 0
         self.lookups = 0
 
@@ -238,8 +236,8 @@ class AssignmentTable:
             self._turn()
         if record:
             live.pending[user_id] = index
-            self._pending_count += 1
-            if self._pending_count >= self._check_at:
+            self._until_check -= 1
+            if self._until_check <= 0:
                 self._backlog(live)
         return live.answers[index]
 
@@ -259,16 +257,16 @@ class AssignmentTable:
         """Enough first assignments wait: ask for a flush, and past `max_pending` (storage
         has been failing for a while) drop the oldest of `live` to keep memory bounded,
         `_step` below the bound, so that the next check is `_step` insertions away."""
-        count = self.pending_count() + self._unwritten_rows  # buffered_count(), cheaply
+        count = self.buffered_count()
         if count >= self.flush_batch and self.on_backlog is not None:
             self.on_backlog()
         if count > self.max_pending:
             count -= self._drop_oldest(live, count - max(0, self.max_pending - self._step))
-        self._pending_count = count
-        self._check_at = self._next_check(count)
+        self._until_check = self._until_next_check(count)
 
-    def _next_check(self, count: int) -> int:
-        return min(max(self.flush_batch, count + self._step), self.max_pending + 1)
+    def _until_next_check(self, count: int) -> int:
+        """Insertions until `_backlog` runs again, with `count` buffered now."""
+        return min(max(self.flush_batch, count + self._step), self.max_pending + 1) - count
 
     def _drop_oldest(self, live: Live, n: int) -> int:
         """Drop up to `n` of `live`'s oldest unwritten first assignments; how many went.
@@ -303,7 +301,7 @@ class AssignmentTable:
         return self.pending_count() + self.unwritten_count()
 
     def unwritten_count(self) -> int:
-        return sum(len(part.users) for live in self.live.values() for part in live.unwritten)
+        return self._unwritten_rows
 
     def cached_count(self) -> int:
         return sum(len(live.recent) + len(live.earlier) for live in self.live.values())
@@ -351,8 +349,7 @@ class AssignmentTable:
                           for _ in range(0, len(pending), self.flush_batch)]
             live.unwritten.extend(Part(live.id, live.names, now, chunk) for chunk in chunks)
             self._unwritten_rows += len(pending)
-        self._pending_count = self._unwritten_rows
-        self._check_at = self._next_check(0)
+        self._until_check = self._until_next_check(0) - self._unwritten_rows
         return [part for live in self.live.values() for part in live.unwritten]
 
     def take_exposures(self) -> list[tuple[str, str, int]]:
@@ -370,9 +367,8 @@ class AssignmentTable:
         for live in self.live.values():
             if live.unwritten:
                 live.unwritten = [part for part in live.unwritten if part not in done]
-        self._unwritten_rows = self.unwritten_count()
-        self._pending_count = self.pending_count() + self._unwritten_rows
-        self._check_at = self._next_check(0)
+        self._unwritten_rows = sum(len(part.users) for live in self.live.values() for part in live.unwritten)
+        self._until_check = self._until_next_check(0) - self.buffered_count()
 
     def give_back(self, exposures: Iterable[tuple[str, str, int]]) -> None:
         """Exposure counts a flush could not write: count them again. (First
