@@ -24,7 +24,7 @@ from actors.experiments.buckets import (
 )
 from actors.experiments.model import Experiment, create_experiment, update_experiment
 from actors.experiments.store import StoredExperiment
-from actors.experiments.table import AssignmentTable, LookupNeeded, rows_of
+from actors.experiments.table import AssignmentTable, LookupNeeded, runs_of
 
 USERS = [f"user-{i:05d}" for i in range(5000)]
 
@@ -151,7 +151,7 @@ def test_buffered_records_answer_without_a_look_up() -> None:
     table.install(late)
     assert {u: table.assign("exp", u) for u in moved[:50]} == first
     batch = table.take_pending()
-    assert {row[1] for row in rows_of(batch)} >= set(moved[:49])
+    assert {row[1] for run in runs_of(batch) for row in run} >= set(moved[:49])
     assert {u: table.assign("exp", u) for u in moved[:50]} == first  # in flight
     assert table.lookups == 0
 
@@ -167,10 +167,16 @@ def test_flushes_take_stamped_parts_and_keep_what_storage_did_not_confirm() -> N
     before = int(time.time() * 1000)
     parts = table.take_pending()
     assert [len(p.users) for p in parts] == [100, 100, 50]
-    rows = list(rows_of(parts))
-    assert [row[1] for row in rows] == USERS[:250]  # oldest first
-    assert all(row[0] == "exp" and row[2] == table.assign("exp", row[1]).variant  # type: ignore[union-attr]
-               and before <= row[3] <= time.time() * 1000 for row in rows)
+    variant = {u: table.assign("exp", u).variant for u in USERS[:250]}  # type: ignore[union-attr]
+    runs = [list(part.runs()) for part in parts]
+    # Oldest first; in each part a run per variant, users in the order they came.
+    assert [row[1] for part in runs for run in part for row in run] == [
+        u for start in (0, 100, 200) for v in ("a", "b") for u in USERS[start:start + 100][:250 - start]
+        if variant[u] == v]
+    assert all(len({(row[0], row[2], row[3]) for row in run}) == 1 for part in runs for run in part)
+    rows = [row for part in runs for run in part for row in run]
+    assert all(row[0] == "exp" and row[2] == variant[row[1]] and before <= row[3] <= time.time() * 1000
+               for row in rows)
     assert table.pending_count() == 0 and table.unwritten_count() == 250
     # Storage failed: the counts come back, the parts stay for the next flush.
     table.give_back(exposures)

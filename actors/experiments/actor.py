@@ -51,7 +51,7 @@ from actors.experiments.messages import (
 from actors.experiments.model import Experiment, update_experiment
 from actors.experiments.stats import SRM_P_THRESHOLD, chi_square_srm
 from actors.experiments.store import StoredExperiment
-from actors.experiments.table import AssignmentTable, Live, LookupNeeded, Part, rows_of, stored_claims
+from actors.experiments.table import AssignmentTable, Live, LookupNeeded, Part, runs_of, stored_claims
 from actors.kv import KV
 from actors.kv.notices import MISSED, from_other_nodes
 from actors.paging import KeysetPage, OffsetPage
@@ -297,7 +297,7 @@ class ExperimentsActor(Actor):
                     # the storage timeout bounds it.
                     with trio.CancelScope(shield=True):
                         async with self.storage.transaction() as tx:
-                            await store.record(tx, rows_of(batch), exposures)
+                            await store.record(tx, runs_of(batch), exposures)
                 except BaseException:
                     table.give_back(exposures)
                     raise

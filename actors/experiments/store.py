@@ -135,14 +135,16 @@ async def recorded_variants(db: Queries, experiment_id: str, user_ids: Sequence[
 
 async def record(
     db: Queries,
-    assignments: Iterable[tuple[str, str, str, int]],
+    assignments: Iterable[Sequence[tuple[str, str, str, int]]],
     exposures: Iterable[tuple[str, str, int]],
 ) -> None:
     """Add `(experiment_id, user_id, variant, assigned_at_ms)` assignments (an existing
-    one is kept) and `(experiment_id, variant, delta)` exposure counts."""
-    rows: Sequence[tuple[str, str, str, int]] = list(assignments)
-    if rows:
-        await db.executemany(_RECORD, rows)
+    one is kept), given in runs written one statement each (rows alike but for the
+    user id make the cheapest batch for SQLite), and `(experiment_id, variant, delta)`
+    exposure counts."""
+    for rows in assignments:
+        if rows:
+            await db.executemany(_RECORD, rows)
     deltas = [d for d in exposures if d[2]]
     if deltas:
         await db.executemany(_ADD_EXPOSURES, deltas)

@@ -36,7 +36,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import repeat
+from itertools import compress, repeat
 
 import attrs
 
@@ -53,7 +53,7 @@ from actors.experiments.buckets import (
 from actors.experiments.model import Experiment
 from actors.experiments.store import StoredExperiment
 
-__all__ = ["AssignmentTable", "Live", "LookupNeeded", "Part", "Row", "rows_of", "stored_claims"]
+__all__ = ["AssignmentTable", "Live", "LookupNeeded", "Part", "Row", "runs_of", "stored_claims"]
 
 Row = tuple[str, str, str, int]  # (experiment_id, user_id, variant, assigned_at ms), as stored
 
@@ -68,9 +68,14 @@ class Part:
     assigned_at: int
     users: dict[str, int]
 
-    def rows(self) -> Iterator[Row]:
-        return zip(repeat(self.experiment_id), self.users.keys(), map(self.names.__getitem__, self.users.values()),
-                   repeat(self.assigned_at))
+    def runs(self) -> Iterator[list[Row]]:
+        """The rows, one run per variant, users in the order they came: within a run
+        only the user id differs, which storage writes as one column of values."""
+        for index, name in enumerate(self.names):
+            users = compress(self.users.keys(), map(index.__eq__, self.users.values()))
+            run = list(zip(repeat(self.experiment_id), users, repeat(name), repeat(self.assigned_at)))
+            if run:
+                yield run
 
 
 @attrs.frozen
@@ -137,9 +142,9 @@ class Live:
         return index
 
 
-def rows_of(parts: Iterable[Part]) -> Iterator[Row]:
-    """The rows of taken parts, as storage writes them."""
-    return itertools.chain.from_iterable(part.rows() for part in parts)
+def runs_of(parts: Iterable[Part]) -> Iterator[list[Row]]:
+    """The rows of taken parts, as storage writes them (see `Part.runs`)."""
+    return itertools.chain.from_iterable(part.runs() for part in parts)
 
 
 class AssignmentTable:

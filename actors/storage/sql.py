@@ -33,11 +33,19 @@ _INSERT_HEAD = re.compile(
 
 
 @functools.lru_cache(maxsize=256)
-def sqlite_insert_from_json(sql: str) -> str | None:
+def sqlite_insert_from_json(
+    sql: str, varying: frozenset[int] | None = None
+) -> tuple[str, tuple[int, ...]] | None:
     """A single-row ``INSERT ... VALUES ($1, ...) [ON CONFLICT ...]`` rewritten for
-    SQLite to insert every row of a JSON array of parameter arrays bound as ``?1``:
-    ``INSERT ... SELECT (r.value ->> 0), ... FROM json_each(?1) AS r WHERE true ...``.
-    None for any other statement (several VALUES rows, ``$n`` after VALUES).
+    SQLite to insert every row of a JSON array bound as ``?1``:
+    ``INSERT ... SELECT (r.value ->> 0), ... FROM json_each(?1) AS r WHERE true ...``,
+    with the numbers of the parameters to bind after it (as ``?2, ?3, ...``). None for
+    any other statement (several VALUES rows, ``$n`` after VALUES).
+
+    `varying` names the parameters whose value differs between the rows (None: all).
+    The array holds only those, in number order, and when a single one varies, its
+    bare values (``r.value``: no array per row for SQLite to parse again); every other
+    parameter holds one value for all rows and is bound once.
 
     Why: sqlite3's ``executemany`` releases and retakes the GIL around every row, and
     with the event loop's thread busy each retake waits for it; one statement over a
@@ -56,10 +64,23 @@ def sqlite_insert_from_json(sql: str) -> str | None:
     body, rest = sql[head.end() : paren.start()], sql[paren.end() :]
     if rest.lstrip().startswith(",") or any(m.group(2) for m in _TOKENS.finditer(rest)):
         return None
-    select = _TOKENS.sub(
-        lambda m: m.group(1) if m.group(1) is not None else f"(r.value ->> {int(m.group(2)) - 1})", body
-    )
-    return f"{head.group(1)}SELECT {select} FROM json_each(?1) AS r WHERE true{rest}"
+    in_array = None if varying is None else sorted(varying)
+    bound: list[int] = []
+
+    def column(match: re.Match[str]) -> str:
+        if match.group(1) is not None:
+            return match.group(1)
+        n = int(match.group(2))
+        if in_array is None:
+            return f"(r.value ->> {n - 1})"
+        if n in in_array:
+            return "r.value" if len(in_array) == 1 else f"(r.value ->> {in_array.index(n)})"
+        if n not in bound:
+            bound.append(n)
+        return f"?{bound.index(n) + 2}"
+
+    select = _TOKENS.sub(column, body)
+    return f"{head.group(1)}SELECT {select} FROM json_each(?1) AS r WHERE true{rest}", tuple(bound)
 
 
 _READ_START = re.compile(r"\s*(?:SELECT|WITH|VALUES|EXPLAIN)\b", re.IGNORECASE)

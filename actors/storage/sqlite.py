@@ -157,24 +157,41 @@ def _executemany(
     sql: str, args_seq: Sequence[Sequence[Any]]
 ) -> Callable[[sqlite3.Connection], None]:
     """``sql`` (with ``$n`` placeholders) for each row; an INSERT of several rows as
-    one statement over a JSON array (see `sqlite_insert_from_json`)."""
-    from_json = sqlite_insert_from_json(sql) if len(args_seq) > 1 else None
+    one statement over a JSON array of what varies between them (see
+    `sqlite_insert_from_json`)."""
+    eligible = len(args_seq) > 1 and sqlite_insert_from_json(sql) is not None
 
     def work(conn: sqlite3.Connection) -> None:
-        if from_json is not None:
+        if eligible and len(set(map(len, args_seq))) == 1:
+            columns = list(zip(*args_seq))
+            varying = frozenset(n for n, values in enumerate(columns, 1) if not _one_value(values))
+            rewritten = sqlite_insert_from_json(sql, varying or frozenset((1,)))
+            assert rewritten is not None  # the statement is eligible
+            insert, bound = rewritten
+            if len(varying) <= 1:
+                array: Any = columns[min(varying, default=1) - 1]
+            else:
+                array = list(zip(*(columns[n - 1] for n in sorted(varying))))
             try:
-                rows = orjson.dumps(args_seq).decode()
+                rows = orjson.dumps(array).decode()
             except orjson.JSONEncodeError:
                 pass  # bytes or an integer past 64 bits: bound one row at a time below
             else:
                 # SQLite's JSON functions cut a string at an escaped NUL: a batch
                 # holding one (or a literal backslash-u0000) is bound row by row.
                 if "\\u0000" not in rows:
-                    conn.execute(from_json, (rows,)).close()
+                    conn.execute(insert, (rows, *(columns[n - 1][0] for n in bound))).close()
                     return
         conn.executemany(to_sqlite(sql), args_seq).close()
 
     return work
+
+
+def _one_value(values: Sequence[Any]) -> bool:
+    """Every value is the first one, of the same type (1, 1.0 and True are equal in
+    Python, not in a TEXT column), and not a float (-0.0 == 0.0)."""
+    first = values[0]
+    return type(first) is not float and values.count(first) == len(values) and len(set(map(type, values))) == 1
 
 
 def _script(statements: list[str]) -> Callable[[sqlite3.Connection], None]:

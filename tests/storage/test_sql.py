@@ -83,7 +83,22 @@ def test_single_row_insert_becomes_an_insert_over_a_json_array() -> None:
     ON CONFLICT (a) DO UPDATE SET b = excluded.b"""
     assert sqlite_insert_from_json(sql) == (
         "INSERT INTO t (a, b, c) SELECT (r.value ->> 0), coalesce((r.value ->> 2), 'x)''$9'), 1"
-        " FROM json_each(?1) AS r WHERE true\n    ON CONFLICT (a) DO UPDATE SET b = excluded.b"
+        " FROM json_each(?1) AS r WHERE true\n    ON CONFLICT (a) DO UPDATE SET b = excluded.b",
+        (),
+    )
+
+
+def test_parameters_that_hold_one_value_for_every_row_are_bound_once() -> None:
+    sql = "INSERT INTO t (a, b, c, d) VALUES ($1, $2, $3, $4) ON CONFLICT (a) DO NOTHING"
+    assert sqlite_insert_from_json(sql, frozenset({2, 4})) == (
+        "INSERT INTO t (a, b, c, d) SELECT ?2, (r.value ->> 0), ?3, (r.value ->> 1)"
+        " FROM json_each(?1) AS r WHERE true ON CONFLICT (a) DO NOTHING",
+        (1, 3),
+    )
+    # One varying parameter: the array holds its bare values.
+    assert sqlite_insert_from_json("INSERT INTO t (a, b) VALUES ($2, lower($1))", frozenset({1})) == (
+        "INSERT INTO t (a, b) SELECT ?2, lower(r.value) FROM json_each(?1) AS r WHERE true",
+        (2,),
     )
 
 

@@ -246,6 +246,27 @@ async def test_executemany_keeps_values_exactly(storage: Storage) -> None:
     assert got[3]["b"] == b"\x00\xff" and got[4]["s"] == "y"
 
 
+async def test_executemany_keeps_values_that_repeat_in_every_row_or_only_look_equal(
+    storage: Storage, storage_url: str
+) -> None:
+    await storage.execute(PROBE_TABLE)
+    # i: one int in every row; s: one string; b: NULL everywhere.
+    await storage.executemany(PROBE_UPSERT, [("a", 7, -0.0, "same", None), ("b", 7, 0.0, "same", None)])
+    # k alone varies.
+    await storage.executemany(PROBE_UPSERT, [(f"k{i}", 1, 0.5, "one", None) for i in range(3)])
+    got = await storage.fetch("SELECT k, i, f, s, b FROM batch_probe ORDER BY k")
+    assert [tuple(r.values()) for r in got] == [
+        ("a", 7, 0.0, "same", None), ("b", 7, 0.0, "same", None),
+        ("k0", 1, 0.5, "one", None), ("k1", 1, 0.5, "one", None), ("k2", 1, 0.5, "one", None)]
+    # Rows that are all alike are all inserted (the second conflicts and adds to i).
+    await storage.executemany(PROBE_UPSERT, [("z", 1, 0.0, "x", None)] * 2)
+    assert await storage.fetchval("SELECT i FROM batch_probe WHERE k = $1", "z") == 2
+    if storage_url.startswith("sqlite"):
+        # 1 and 1.0 are equal in Python; a TEXT column in SQLite keeps them as '1', '1.0'.
+        await storage.executemany(PROBE_UPSERT, [("t1", 0, 0.0, 1, None), ("t2", 0, 0.0, 1.0, None)])
+        assert await storage.fetchval("SELECT s FROM batch_probe WHERE k = $1", "t2") == "1.0"
+
+
 async def test_executemany_keeps_a_nul_character_or_refuses_it(storage: Storage, storage_url: str) -> None:
     await storage.execute(PROBE_TABLE)
     rows = [("a\x00b", 1, 0.0, "x\x00y", None), ("c", 2, 0.0, "\\u0000 literal", None)]
