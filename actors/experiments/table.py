@@ -171,8 +171,8 @@ class AssignmentTable:
         # one), and always before `max_pending` is passed. A re-recorded user counts
         # too, so it runs early, never late.
         self._step = max(1, flush_batch // 16)
-        self._until_check = self._until_next_check(0)
         self._unwritten_rows = 0  # first assignments in `unwritten` parts
+        self._recount()
         self.dropped = 0
         self.lookups = 0
 
@@ -273,6 +273,11 @@ class AssignmentTable:
         """Insertions until `_backlog` runs again, with `count` buffered now."""
         return min(max(self.flush_batch, count + self._step), self.max_pending + 1) - count
 
+    def _recount(self) -> None:
+        """After a flush took or storage confirmed a batch: the next check comes when
+        `flush_batch` are buffered again, on the next insertion if that many still are."""
+        self._until_check = min(self.flush_batch, self.max_pending + 1) - self.buffered_count()
+
     def _drop_oldest(self, live: Live, n: int) -> int:
         """Drop up to `n` of `live`'s oldest unwritten first assignments; how many went.
         A whole part goes at once; keys are taken from the front in one pass (deleting
@@ -354,7 +359,7 @@ class AssignmentTable:
                           for _ in range(0, len(pending), self.flush_batch)]
             live.unwritten.extend(Part(live.id, live.names, now, chunk) for chunk in chunks)
             self._unwritten_rows += len(pending)
-        self._until_check = self._until_next_check(0) - self._unwritten_rows
+        self._recount()
         return [part for live in self.live.values() for part in live.unwritten]
 
     def take_exposures(self) -> list[tuple[str, str, int]]:
@@ -373,7 +378,7 @@ class AssignmentTable:
             if live.unwritten:
                 live.unwritten = [part for part in live.unwritten if part not in done]
         self._unwritten_rows = sum(len(part.users) for live in self.live.values() for part in live.unwritten)
-        self._until_check = self._until_next_check(0) - self.buffered_count()
+        self._recount()
 
     def give_back(self, exposures: Iterable[tuple[str, str, int]]) -> None:
         """Exposure counts a flush could not write: count them again. (First

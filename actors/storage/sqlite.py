@@ -164,14 +164,13 @@ def _executemany(
     def work(conn: sqlite3.Connection) -> None:
         if eligible and len(set(map(len, args_seq))) == 1:
             columns = list(zip(*args_seq))
-            varying = frozenset(n for n, values in enumerate(columns, 1) if not _one_value(values))
-            rewritten = sqlite_insert_from_json(sql, varying or frozenset((1,)))
+            # Rows all alike still need an array, one value per row: the first column's.
+            varying = frozenset(n for n, values in enumerate(columns, 1) if not _one_value(values)) or frozenset((1,))
+            rewritten = sqlite_insert_from_json(sql, varying)
             assert rewritten is not None  # the statement is eligible
             insert, bound = rewritten
-            if len(varying) <= 1:
-                array: Any = columns[min(varying, default=1) - 1]
-            else:
-                array = list(zip(*(columns[n - 1] for n in sorted(varying))))
+            in_array = [columns[n - 1] for n in sorted(varying)]
+            array: Any = in_array[0] if len(in_array) == 1 else list(zip(*in_array))
             try:
                 rows = orjson.dumps(array).decode()
             except orjson.JSONEncodeError:
