@@ -243,6 +243,21 @@ class WebSocketGateway:
         self._accept_scope.cancel()
 
     async def _handle(self, request: WebSocketRequest) -> None:
+        """The containment boundary: nothing one connection raises leaves this task
+        (it would reach the server's nursery and stop the process)."""
+        try:
+            await self._serve_request(request)
+        except ConnectionClosed:
+            pass  # the peer went away mid-handshake or mid-answer: nothing to do
+        except Exception:
+            log.exception("connection failed", extra={"event": "ws.connection_error"})
+        finally:
+            # trio-websocket leaves the socket of a rejected handshake open (its
+            # aclose() returns early once a close reason is set): close it here.
+            with trio.move_on_after(self.limits.close_timeout, shield=True):
+                await request._connection._close_stream()
+
+    async def _serve_request(self, request: WebSocketRequest) -> None:
         path = request.path.split("?", 1)[0]
         if path != PATH:
             await request.reject(404, body=b"not found: the WebSocket endpoint is /v1\n")
