@@ -5,7 +5,7 @@
    (first assignment: hash + record + count) and with returning users (a pool of
    10,000 ids: sticky cache hits). Prints median requests per second and the median
    of the rounds' ratios assign/ping, each round against its own ping run (target
-   >= 0.9). This machine is noisy: use many short rounds (--rounds 30 --seconds 0.5)
+   >= 0.9), and the server's CPU time per request (from /proc/<pid>/stat) of each. This machine is noisy: use many short rounds (--rounds 30 --seconds 0.5)
    and quote the median of several runs.
 2. In process: the cost of one assignment straight from the actor's assignment table
    (`assign_user`: the table call the gateway's handler makes, plus one coroutine
@@ -34,7 +34,7 @@ from trio_websocket import open_websocket_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loadgen import closed_loop, gateway, median, ping_frame, prebuilt  # noqa: E402
+from loadgen import closed_loop, cpu_seconds, gateway, median, ping_frame, prebuilt  # noqa: E402
 
 from actors.experiments.actor import ExperimentsActor, ask_assign, assign_user  # noqa: E402
 from actors.experiments.assign import assign, hash_v2  # noqa: E402
@@ -97,8 +97,11 @@ def end_to_end(args: argparse.Namespace) -> None:
                 kinds = list(makers)[round_ % 3:] + list(makers)[:round_ % 3]
                 for kind in kinds:
                     frames = prebuilt(makers[kind](), count)
-                    runs[kind].append(trio.run(closed_loop, gw.url, conns, args.seconds, frames))
-            m = {k: {f: median([r[f] for r in v]) for f in ("rps", "p50_ms")} for k, v in runs.items()}
+                    cpu = cpu_seconds(gw.proc.pid)
+                    run = trio.run(closed_loop, gw.url, conns, args.seconds, frames)
+                    run["cpu_us"] = (cpu_seconds(gw.proc.pid) - cpu) / max(1, run["count"]) * 1e6
+                    runs[kind].append(run)
+            m = {k: {f: median([r[f] for r in v]) for f in ("rps", "p50_ms", "cpu_us")} for k, v in runs.items()}
             # Each round's ratio against the ping run of the same round.
             ratios = {k: sorted(a["rps"] / p["rps"] for a, p in zip(runs[k], runs["ping"])) for k in ("new", "returning")}
             print(f"{conns:>5} {m['ping']['rps']:>9.0f} {m['ping']['p50_ms']:>6.2f} | "
@@ -107,6 +110,8 @@ def end_to_end(args: argparse.Namespace) -> None:
                   f"{median(ratios['returning']):>5.2f}", flush=True)
             print(f"      per-round ratios: new {', '.join(f'{r:.2f}' for r in ratios['new'])}; "
                   f"returning {', '.join(f'{r:.2f}' for r in ratios['returning'])}", flush=True)
+            print(f"      server CPU per request, median of rounds: ping {m['ping']['cpu_us']:.1f} us, "
+                  f"new {m['new']['cpu_us']:.1f} us, returning {m['returning']['cpu_us']:.1f} us", flush=True)
     finally:
         gw.stop()
 
