@@ -9,8 +9,8 @@ from typing import AsyncIterator
 import pytest
 import trio
 
-from protocol.app import App
-from protocol.config import Config
+from gateway.app import App
+from gateway.config import Config
 
 IN_CI = os.environ.get("CI") == "true"
 

@@ -16,7 +16,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected
 
-from protocol.app import App
+from gateway.app import App
 from protocol.client import Client, RpcClientError
 from tests.auth_helpers import PASSWORD, create_user, fresh_email, login, new_user
 from tests.conftest import make_config

@@ -27,9 +27,9 @@ from actors.search.messages import GetItem, Reload
 from actors.storage import Storage, connect_storage, migrate
 from protocol.api import catalog, playback
 from protocol.api.catalog import INDEX_TIMEOUT
-from protocol.app import Services
+from gateway.app import Services
 from protocol.methods import MethodTable
-from protocol.metrics import Metrics
+from gateway.metrics import Metrics
 from runtime import ActorRef, ChildSpec, Registry, Supervisor
 from tests.conftest import make_config
 from tests.test_catalog import item

@@ -116,7 +116,7 @@ async def test_graceful_shutdown_in_process(gateway) -> None:
 
 
 async def test_a_client_that_stops_reading_is_cut_off(nursery, tmp_path) -> None:
-    from protocol.app import App
+    from gateway.app import App
     from tests.conftest import make_config
 
     app = App(make_config(tmp_path, slow_client_timeout=0.5))
@@ -139,7 +139,7 @@ async def test_a_client_that_stops_reading_is_cut_off(nursery, tmp_path) -> None
 async def test_connections_past_the_limit_are_refused(nursery, tmp_path) -> None:
     import attrs
 
-    from protocol.app import App
+    from gateway.app import App
     from tests.conftest import make_config
 
     app = App(make_config(tmp_path))

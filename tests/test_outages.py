@@ -11,7 +11,7 @@ import trio
 from actors.catalog.messages import Upsert
 from actors.catalog.model import ContentItem
 from protocol import errors
-from protocol.app import App
+from gateway.app import App
 from protocol.client import RpcClientError
 from tests.conftest import make_config
 from tests.support import FlakyProxy, connect

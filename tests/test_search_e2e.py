@@ -10,7 +10,7 @@ from actors.catalog.messages import Upsert
 from actors.catalog.model import ContentItem
 from actors.search.messages import AddCorrection
 from protocol import errors
-from protocol.app import App
+from gateway.app import App
 from protocol.client import RpcClientError
 from tests.conftest import make_config
 from tests.support import connect, http_get

@@ -18,8 +18,8 @@ from actors.catalog import store
 from actors.catalog.model import FIELDS, ContentItem
 from actors.errors import DomainError, InvalidParams
 from actors.storage import MigrationError, StorageError, connect_storage, migrate
-from protocol.app import asyncio_bridge
-from protocol.config import Config
+from gateway.app import asyncio_bridge
+from gateway.config import Config
 
 log = logging.getLogger("gateway.cli")
 
