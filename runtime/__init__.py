@@ -15,6 +15,8 @@ Guarantees in short:
 - An ask whose asker has given up (timeout, cancellation) is skipped, not handled.
 - `stopping()` runs once whenever a started actor ends, shielded, within the child's
   shutdown timeout (skipped if the actor had to be killed at that timeout).
+- `Shared` keeps state beside an actor (like an ETS table): made once for the child
+  slot, handed to every incarnation, read by other tasks without an ask.
 - Every start, crash, restart (with its delay), stop and give-up is logged on logger
   "runtime" with ``extra={"event": ..., "actor": ..., "supervisor": ...}`` and passed
   to the supervisor's `on_event` hook.
@@ -25,6 +27,7 @@ Everything public is re-exported here; the underscore modules are private.
 from ._actor import DEFAULT_ASK_TIMEOUT, Actor, ActorRef
 from ._errors import ActorStopped, AskTimeout, Overloaded, Rejection, SupervisorGaveUp
 from ._registry import Registry
+from ._shared import Shared
 from ._shutdown import ShutdownCoordinator
 from ._supervisor import ChildSpec, Restart, Strategy, Supervisor, spawn
 
@@ -39,6 +42,7 @@ __all__ = [
     "Registry",
     "Rejection",
     "Restart",
+    "Shared",
     "ShutdownCoordinator",
     "Strategy",
     "Supervisor",

@@ -60,7 +60,8 @@ class ChildSpec:
     for a subtree) on every start.
 
     For a subtree, `shutdown_timeout` bounds the whole subtree's orderly stop: make it
-    at least the sum of its children's.
+    at least the sum of its children's. `on_start`, for an actor child, is called with
+    its ref each time it has started (`Shared` publishes its owner's ref this way).
     """
 
     name: str = attrs.field(validator=attrs.validators.instance_of(str))
@@ -71,6 +72,7 @@ class ChildSpec:
         default=Restart.PERMANENT, validator=attrs.validators.instance_of(Restart)
     )
     shutdown_timeout: float = attrs.field(default=5.0, validator=_non_negative)
+    on_start: Callable[[ActorRef], None] | None = attrs.field(default=None, eq=False)
 
 
 class _GiveUp(Exception):
@@ -356,8 +358,11 @@ class Supervisor:
         except Exception as exc:
             return _unwrap(exc)
         child.state = "running"
-        if child.cell is not None and self._registry is not None:
-            self._registry.register(spec.name, child.cell.ref)
+        if child.cell is not None:
+            if self._registry is not None:
+                self._registry.register(spec.name, child.cell.ref)
+            if spec.on_start is not None:
+                spec.on_start(child.cell.ref)
         self._emit("actor.start", "%s started", actor=spec.name, incarnation=child.gen)
         return None
 
