@@ -60,7 +60,7 @@ async def bench(url: str, titles: int, repeat: int) -> None:
             for sort in ("popularity", "title"):
                 after = None
                 for _ in range(999):
-                    _, after = await ref.ask(ListContent(KeysetPage(PAGE, after), sort))
+                    after = (await ref.ask(ListContent(KeysetPage(PAGE, after), sort))).next_key
                 o1 = await timed(ref, OffsetPage(1, PAGE), sort, repeat)
                 o1000 = await timed(ref, OffsetPage(1000, PAGE), sort, repeat)
                 c1 = await timed(ref, KeysetPage(PAGE, None), sort, repeat)

@@ -18,7 +18,6 @@ import attrs
 import trio
 
 from actors.kv import KV, connect_kv
-from actors.paging import CursorCodec
 from actors.storage import Storage, connect_storage, dialect_of, migrate
 from gateway.config import Config
 from gateway.metrics import Metrics
@@ -26,6 +25,7 @@ from protocol import jsonrpc
 from protocol.admin import AdminServer
 from protocol.api import catalog, experiments, playback, search, system, tokens
 from protocol.methods import MethodTable
+from protocol.paging import CursorCodec
 from protocol.transport import TransportLimits, WebSocketGateway
 from runtime import ActorRef, Registry, ShutdownCoordinator, Supervisor
 

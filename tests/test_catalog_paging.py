@@ -49,9 +49,9 @@ items_strategy = st.lists(
 async def walk_offset(ref, sort: str, size: int) -> list[str]:
     seen, page = [], 1
     while True:
-        items, info = await ref.ask(ListContent(OffsetPage(page, size), sort))
-        seen += [i.id for i in items]
-        if not info["has_next_page"]:
+        found = await ref.ask(ListContent(OffsetPage(page, size), sort))
+        seen += [i.id for i in found.items]
+        if page * size >= found.total:  # the last page
             return seen
         page += 1
 
@@ -59,8 +59,9 @@ async def walk_offset(ref, sort: str, size: int) -> list[str]:
 async def walk_keyset(ref, sort: str, size: int, between=None) -> list[str]:  # type: ignore[no-untyped-def]
     seen, after = [], None
     while True:
-        items, after = await ref.ask(ListContent(KeysetPage(size, after), sort))
-        seen += [i.id for i in items]
+        found = await ref.ask(ListContent(KeysetPage(size, after), sort))
+        seen += [i.id for i in found.items]
+        after = found.next_key
         if after is None:
             return seen
         if between is not None:

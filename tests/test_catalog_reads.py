@@ -21,7 +21,7 @@ from actors.catalog import store
 from actors.catalog.messages import ContentChanged, GetContent, Upsert
 from actors.errors import NotFound
 from actors.kv.memory import MemoryKV
-from actors.paging import CursorCodec
+from protocol.paging import CursorCodec
 from actors.search.actor import SearchActor
 from actors.search.messages import GetItem, Reload
 from actors.storage import Storage, connect_storage, migrate

@@ -31,6 +31,7 @@ from actors.experiments.stats import chi_square_srm
 from actors.kv import KV, MemoryKV
 from actors.paging import KeysetPage, OffsetPage
 from actors.storage import Storage, connect_storage, migrate
+from protocol.paging import CursorCodec, Listing
 from runtime import spawn
 
 NOW = 1_700_000_000.0
@@ -332,13 +333,15 @@ async def test_create_get_list_update(node: Node) -> None:
     assert await node.ask(GetExperiment("first")) == created
     for i in range(4):
         await node.create(f"more-{i}", ["x", "y"])
-    items, info = await node.ask(ListExperiments(OffsetPage(page=2, page_size=2)))
-    assert [e.id for e in items] == ["more-1", "more-2"]
-    assert info == {"page": 2, "page_size": 2, "total": 5, "total_pages": 3, "has_next_page": True}
+    page = Listing({"page": 2, "page_size": 2}, CursorCodec(b"k"), "experiments.list")
+    found = await node.ask(ListExperiments(page.page))
+    assert [e.id for e in found.items] == ["more-1", "more-2"]
+    assert page.info(found) == {"page": 2, "page_size": 2, "total": 5, "total_pages": 3, "has_next_page": True}
     seen, after = [], None
     while True:
-        items, after = await node.ask(ListExperiments(KeysetPage(limit=2, after=after)))
-        seen += [e.id for e in items]
+        found = await node.ask(ListExperiments(KeysetPage(limit=2, after=after)))
+        seen += [e.id for e in found.items]
+        after = found.next_key
         if after is None:
             break
     assert seen == ["first", "more-0", "more-1", "more-2", "more-3"]

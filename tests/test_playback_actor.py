@@ -389,10 +389,11 @@ async def test_continue_watching_most_recent_first_without_finished_items(clock:
     await watch(rig, "u2", "x", 900_000)  # someone else's
     s = await rig.begin("u1", "c")
     rig.send(s, 1_800_000)  # not written yet: listing writes it first
-    items, info = await rig.ref.ask(ContinueWatching("u1", OffsetPage(1, 10)))
+    found = await rig.ref.ask(ContinueWatching("u1", OffsetPage(1, 10)))
+    items = found.items
     assert [(i.content_id, i.position_ms) for i in items] == [("c", 1_800_000), ("b", 1_200_000), ("a", 600_000)]
     assert items[0].progress == pytest.approx(0.5)
-    assert info["total"] == 3 and not info["has_next_page"]
+    assert found.total == 3 and found.next_key is None
     assert items[0].updated_at > items[1].updated_at > items[2].updated_at
 
 
@@ -402,13 +403,14 @@ async def test_continue_watching_pages_by_cursor(clock: trio.testing.MockClock, 
     seen = []
     after = None
     while True:
-        items, after = await rig.ref.ask(ContinueWatching("u1", KeysetPage(3, after)))
-        seen += [i.content_id for i in items]
+        found = await rig.ref.ask(ContinueWatching("u1", KeysetPage(3, after)))
+        seen += [i.content_id for i in found.items]
+        after = found.next_key
         if after is None:
             break
     assert seen == [f"c{i}" for i in reversed(range(7))]
-    items, info = await rig.ref.ask(ContinueWatching("u1", OffsetPage(3, 3)))
-    assert [i.content_id for i in items] == ["c0"] and info["total"] == 7
+    found = await rig.ref.ask(ContinueWatching("u1", OffsetPage(3, 3)))
+    assert [i.content_id for i in found.items] == ["c0"] and found.total == 7
 
 
 RULE_CASES = [
@@ -434,8 +436,8 @@ async def test_continue_watching_agrees_with_the_resume_rules(
         state = await rig.ref.ask(GetResume("u1", f"c{i:02d}", duration))
         assert (state.position_ms, state.offer_resume, state.completed) == (
             decision.position_ms, decision.offer_resume, decision.completed)
-    items, _ = await rig.ref.ask(ContinueWatching("u1", OffsetPage(1, 100)))
-    assert sorted((i.content_id, i.position_ms) for i in items) == expected
+    found = await rig.ref.ask(ContinueWatching("u1", OffsetPage(1, 100)))
+    assert sorted((i.content_id, i.position_ms) for i in found.items) == expected
     await rig.stop()
 
 

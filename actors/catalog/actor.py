@@ -13,7 +13,7 @@ from actors.catalog.messages import CATALOG_CHANNEL, ContentChanged, GetContent,
 from actors.catalog.model import ContentItem
 from actors.errors import NotFound, storage_errors
 from actors.kv import KV
-from actors.paging import KeysetPage, OffsetPage
+from actors.paging import KeysetPage, OffsetPage, Slice, keyset_slice
 from actors.storage import Storage
 from runtime import Actor, Registry
 
@@ -46,19 +46,16 @@ class CatalogActor(Actor):
             return await self._upsert(msg.items)
         return await super().receive(msg)
 
-    async def _list(self, msg: ListContent) -> tuple[list[ContentItem], dict[str, Any] | tuple | None]:
-        """(items, offset page_info) or (items, next key or None) for keyset pages."""
+    async def _list(self, msg: ListContent) -> Slice[ContentItem]:
         page = msg.page
         with storage_errors():
             if isinstance(page, OffsetPage):
                 total = await self._total()
                 items = await store.list_offset(self.storage, msg.sort, page.offset, page.page_size)
-                return items, page.info(total)
+                return Slice(items, total)
             assert isinstance(page, KeysetPage)
             items = await store.list_after(self.storage, msg.sort, page.after, page.limit + 1)
-        more = len(items) > page.limit
-        items = items[: page.limit]
-        return items, (store.sort_key(items[-1], msg.sort) if more else None)
+        return keyset_slice(items, page, lambda item: store.sort_key(item, msg.sort))
 
     async def _total(self) -> int:
         now = time.monotonic()

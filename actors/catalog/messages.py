@@ -26,6 +26,8 @@ class GetContent:
 
 @attrs.frozen
 class ListContent:
+    """Answer: a `Slice` of `ContentItem`."""
+
     page: Page
     sort: str = "popularity"
 

@@ -54,7 +54,7 @@ from actors.experiments.store import StoredExperiment
 from actors.experiments.table import AssignmentTable, Live, LookupNeeded, Part, runs_of, stored_claims
 from actors.kv import KV
 from actors.kv.notices import MISSED, from_other_nodes
-from actors.paging import KeysetPage, OffsetPage
+from actors.paging import OffsetPage, Page, Slice, keyset_slice
 from actors.storage import Storage, StorageError, UniqueViolation
 from runtime import Actor, ActorRef
 
@@ -162,16 +162,15 @@ class ExperimentsActor(Actor):
             live = self.table.live[experiment_id]
         return live
 
-    def _list(self, page: OffsetPage | KeysetPage) -> tuple[list[Experiment], Any]:
+    def _list(self, page: Page) -> Slice[Experiment]:
         ordered = self.table.experiments()
         if isinstance(page, OffsetPage):
             chosen = ordered[page.offset : page.offset + page.page_size]
-            return [live.experiment for live in chosen], page.info(len(ordered))
-        after = None if page.after is None else (int(page.after[0]), str(page.after[1]))
+            return Slice([live.experiment for live in chosen], len(ordered))
+        after = None if page.after is None else (int(page.after[0]), str(page.after[1]))  # type: ignore[call-overload]
         rest = ordered if after is None else [live for live in ordered if live.sort_key > after]
-        chosen = rest[: page.limit]
-        next_key = chosen[-1].sort_key if len(rest) > page.limit else None
-        return [live.experiment for live in chosen], next_key
+        found = keyset_slice(rest[: page.limit + 1], page, lambda live: live.sort_key)
+        return Slice([live.experiment for live in found.items], next_key=found.next_key)
 
     async def _create(self, experiment: Experiment) -> Experiment:
         if experiment.id in self.table.live:

@@ -55,7 +55,7 @@ class GetExperiment:
 
 @attrs.frozen
 class ListExperiments:
-    """Answer: `(experiments, offset page_info)` or `(experiments, next key or None)`."""
+    """Answer: a `Slice` of `Experiment`, oldest first."""
 
     page: Page
 

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import trio
 
 from actors.errors import NotFound, storage_errors
-from actors.paging import KeysetPage, OffsetPage
+from actors.paging import KeysetPage, OffsetPage, Slice, keyset_slice
 from actors.playback import store
 from actors.playback.intake import PositionIntake
 from actors.playback.messages import Adopt, ContinueWatching, Flush, GetResume, Start, Stop
@@ -410,7 +410,7 @@ class PlaybackActor(Actor):
         return ResumeState(decision.position_ms, decision.offer_resume, decision.completed,
                            decision.progress, entry.updated_at)
 
-    async def _continue_watching(self, msg: ContinueWatching) -> tuple[list[Watching], Any]:
+    async def _continue_watching(self, msg: ContinueWatching) -> Slice[Watching]:
         if self.writing or any(key[0] == msg.user_id for key in self.dirty):
             with storage_errors():
                 await self.flush()
@@ -421,16 +421,13 @@ class PlaybackActor(Actor):
                 total = await store.count_resumable(self.storage, msg.user_id, self.rules)
                 rows = await store.list_resumable_offset(self.storage, msg.user_id, self.rules,
                                                          page.offset, page.page_size)
-                return [self._watching(r) for r in rows], page.info(total)
+                return Slice([self._watching(r) for r in rows], total)
             assert isinstance(page, KeysetPage)
             self.stats.statements += 1
             rows = await store.list_resumable_after(self.storage, msg.user_id, self.rules, page.after,
                                                     page.limit + 1)
-        more = len(rows) > page.limit
-        rows = rows[: page.limit]
-        last = rows[-1] if rows else None
-        next_key = (int(last["updated_at"]), last["content_id"]) if more and last is not None else None
-        return [self._watching(r) for r in rows], next_key
+        found = keyset_slice(rows, page, lambda row: (int(row["updated_at"]), row["content_id"]))
+        return Slice([self._watching(r) for r in found.items], next_key=found.next_key)
 
     def _watching(self, row: dict[str, Any]) -> Watching:
         decision = self.rules.evaluate(int(row["position_ms"]), int(row["duration_ms"]))

@@ -49,7 +49,7 @@ class GetResume:
 
 @attrs.frozen
 class ContinueWatching:
-    """Answers (list of `Watching`, offset page_info or next keyset key or None)."""
+    """Answers a `Slice` of `Watching`, most recent first."""
 
     user_id: str
     page: Page

@@ -8,9 +8,9 @@ from actors.catalog.actor import CatalogActor
 from actors.catalog.messages import GetContent, ListContent, Upsert
 from actors.catalog.model import ContentItem
 from actors.errors import InvalidParams
-from actors.paging import PAGING_SCHEMA, KeysetPage, parse_page
 from actors.search.messages import GetItem
 from protocol.methods import Access, MethodTable
+from protocol.paging import PAGING_SCHEMA, Listing
 from runtime import ActorStopped, AskTimeout, ChildSpec, Overloaded
 
 MAX_UPSERT = 1000
@@ -81,12 +81,9 @@ def register(table: MethodTable, services: Any) -> None:
 
     async def list_(params: dict, ctx: Any) -> dict:
         sort = params.get("sort", "popularity")
-        scope = f"content.list:{sort}"
-        page = parse_page(params, services.cursors, scope)
-        items, info = await services.actor(NAME).ask(ListContent(page, sort))
-        if isinstance(page, KeysetPage):
-            info = KeysetPage.info(info, services.cursors, scope)
-        return {"items": [i.to_dict() for i in items], "page_info": info}
+        listing = Listing(params, services.cursors, f"content.list:{sort}")
+        found = await services.actor(NAME).ask(ListContent(listing.page, sort))
+        return {"items": [i.to_dict() for i in found.items], "page_info": listing.info(found)}
 
     table.add("content.upsert", upsert, access=Access.ADMIN, summary="Create or replace content items",
               params={"type": "object", "properties": {

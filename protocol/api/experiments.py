@@ -22,8 +22,8 @@ from actors.experiments.messages import (
 )
 from actors.experiments.model import MAX_EXPERIMENT_ID, create_experiment
 from actors.experiments.table import AssignmentTable, LookupNeeded
-from actors.paging import PAGING_SCHEMA, KeysetPage, parse_page
 from protocol.methods import Access, MethodTable
+from protocol.paging import PAGING_SCHEMA, Listing
 from runtime import ChildSpec
 
 NAME = "experiments"
@@ -85,11 +85,9 @@ def register(table: MethodTable, services: Any) -> None:
         return (await ref().ask(GetExperiment(params["id"]))).to_dict()
 
     async def list_(params: dict, ctx: Any) -> dict:
-        page = parse_page(params, services.cursors, LIST_SCOPE)
-        items, info = await ref().ask(ListExperiments(page))
-        if isinstance(page, KeysetPage):
-            info = KeysetPage.info(info, services.cursors, LIST_SCOPE)
-        return {"items": [e.to_dict() for e in items], "page_info": info}
+        listing = Listing(params, services.cursors, LIST_SCOPE)
+        found = await ref().ask(ListExperiments(listing.page))
+        return {"items": [e.to_dict() for e in found.items], "page_info": listing.info(found)}
 
     async def update(params: dict, ctx: Any) -> dict:
         changes = {k: params[k] for k in ("active", "coverage", "variants") if k in params}

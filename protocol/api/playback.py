@@ -18,7 +18,6 @@ from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from actors.errors import NotFound
-from actors.paging import PAGING_SCHEMA, KeysetPage, parse_page
 from actors.playback.actor import PlaybackActor, PlaybackStats
 from actors.playback.intake import PositionIntake
 from actors.playback.messages import Adopt, ContinueWatching, GetResume, Start, Stop
@@ -26,6 +25,7 @@ from actors.playback.model import PlaybackSettings, ResumeState
 from actors.timefmt import iso_utc
 from protocol.api.catalog import content_item
 from protocol.methods import Access, MethodTable
+from protocol.paging import PAGING_SCHEMA, Listing
 from runtime import ChildSpec
 
 NAME = "playback"
@@ -138,11 +138,9 @@ def register(table: MethodTable, services: Any) -> None:
 
     async def continue_watching(params: dict, ctx: Any) -> dict:
         user = user_of(ctx)
-        scope = f"playback.continue_watching:{user}"
-        page = parse_page(params, services.cursors, scope)
-        rows, info = await services.actor(NAME).ask(ContinueWatching(user, page))
-        if isinstance(page, KeysetPage):
-            info = KeysetPage.info(info, services.cursors, scope)
+        listing = Listing(params, services.cursors, f"playback.continue_watching:{user}")
+        found = await services.actor(NAME).ask(ContinueWatching(user, listing.page))
+        rows = found.items
         items: list[dict | None] = [None] * len(rows)
 
         async def fill(i: int, content_id: str) -> None:
@@ -158,7 +156,7 @@ def register(table: MethodTable, services: Any) -> None:
             "items": [{"content": item, "position_ms": row.position_ms, "progress": row.progress,
                        "updated_at": iso_utc(row.updated_at)}
                       for row, item in zip(rows, items) if item is not None],
-            "page_info": info,
+            "page_info": listing.info(found),
         }
 
     session_id = {"type": "string", "minLength": 1, "maxLength": 128}

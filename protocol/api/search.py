@@ -7,12 +7,13 @@ from typing import Any
 
 import orjson
 
-from actors.paging import PAGING_SCHEMA, KeysetPage, parse_page
+from actors.paging import KeysetPage, Slice
 from actors.search.actor import AUTOCOMPLETE_NS, SearchActor
 from actors.search.index import AUTOCOMPLETE_MAX
 from actors.search.messages import AddCorrection, Autocomplete, Query
 from protocol.api.catalog import CONTENT_SCHEMA
 from protocol.methods import Access, MethodTable
+from protocol.paging import PAGING_SCHEMA, Listing
 from runtime import ChildSpec
 
 NAME = "search"
@@ -45,7 +46,8 @@ def children(services: Any) -> list[ChildSpec]:
 
 def register(table: MethodTable, services: Any) -> None:
     async def query(params: dict, ctx: Any) -> dict:
-        page = parse_page(params, services.cursors, SCOPE + ":" + _query_key(params))
+        listing = Listing(params, services.cursors, SCOPE + ":" + _query_key(params))
+        page = listing.page
         if isinstance(page, KeysetPage):
             msg = Query(params["query"], params.get("filters"), page.limit,
                         after=None if page.after is None else (float(page.after[0]), str(page.after[1])),
@@ -54,10 +56,7 @@ def register(table: MethodTable, services: Any) -> None:
             msg = Query(params["query"], params.get("filters"), page.page_size, offset=page.offset,
                         include_facets=params.get("include_facets", False))
         result = await services.actor(NAME).ask(msg)
-        if isinstance(page, KeysetPage):
-            info = KeysetPage.info(result.next_after, services.cursors, SCOPE + ":" + _query_key(params))
-        else:
-            info = page.info(result.total)
+        info = listing.info(Slice(result.items, result.total, result.next_after))
         answer: dict[str, Any] = {"items": [i.to_dict() for i in result.items], "total": result.total,
                                   "page_info": info, "corrected_query": result.corrected_query}
         if params.get("include_facets"):
