@@ -9,6 +9,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any, Iterator
 
 import orjson
@@ -17,13 +18,16 @@ import trio
 from actors.catalog import store
 from actors.catalog.model import FIELDS, ContentItem
 from actors.errors import DomainError, InvalidParams
-from actors.storage import MigrationError, StorageError, connect_storage, migrate
-from gateway.app import asyncio_bridge
+from actors.storage import MigrationError, Storage, StorageError, connect_storage, migrate
 from gateway.config import Config
+from gateway.services import asyncio_bridge
 
 log = logging.getLogger("gateway.cli")
 
 IMPORT_BATCH = 1000
+
+
+Command = Callable[[argparse.Namespace, Config, Storage], Awaitable[int]]
 
 
 class CommandError(Exception):
@@ -31,7 +35,7 @@ class CommandError(Exception):
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    command = {
+    command: Command | None = {
         "migrate": None,
         "create-user": cmd_create_user,
         "import-catalog": cmd_import_catalog,
@@ -63,12 +67,12 @@ def _describe(exc: BaseException) -> str:
     return str(exc)
 
 
-async def _with_bridge(command: Any, args: argparse.Namespace, config: Config) -> int:
+async def _with_bridge(command: Command | None, args: argparse.Namespace, config: Config) -> int:
     async with asyncio_bridge(config):
         async with connect_storage(config.effective_database_url, pool_size=2, timeout=60) as storage:
             # Every command works on an up-to-date schema; `migrate` only reports.
             applied = await migrate(storage)
-            if args.command == "migrate":
+            if command is None:  # migrate
                 report_migrations(applied)
                 return 0
             return await command(args, config, storage)
@@ -80,7 +84,7 @@ def report_migrations(applied: list[str]) -> None:
     print(f"{len(applied)} migration(s) applied" if applied else "database is up to date")
 
 
-async def cmd_create_user(args: argparse.Namespace, config: Config, storage: Any) -> int:
+async def cmd_create_user(args: argparse.Namespace, config: Config, storage: Storage) -> int:
     from actors.tokens.accounts import create_user
 
     user_id = await create_user(storage, email=args.email, password=args.password,
@@ -164,14 +168,14 @@ def _csv_rows(text: str) -> Iterator[tuple[int, Any]]:
         yield line, out
 
 
-async def _import(storage: Any, items: list[ContentItem]) -> None:
+async def _import(storage: Storage, items: list[ContentItem]) -> None:
     now = int(time.time() * 1000)
     async with storage.transaction() as tx:
         for start in range(0, len(items), IMPORT_BATCH):
             await store.upsert(tx, items[start:start + IMPORT_BATCH], now)
 
 
-async def cmd_import_catalog(args: argparse.Namespace, config: Config, storage: Any) -> int:
+async def cmd_import_catalog(args: argparse.Namespace, config: Config, storage: Storage) -> int:
     items = read_catalog(Path(args.file))
     started = time.perf_counter()
     await _import(storage, items)
@@ -179,7 +183,7 @@ async def cmd_import_catalog(args: argparse.Namespace, config: Config, storage: 
     return 0
 
 
-async def cmd_demo_catalog(args: argparse.Namespace, config: Config, storage: Any) -> int:
+async def cmd_demo_catalog(args: argparse.Namespace, config: Config, storage: Storage) -> int:
     from actors.catalog.demo import generate
 
     if args.titles < 1 or args.titles > 5_000_000:

@@ -1,6 +1,6 @@
 """JSON-RPC 2.0 without I/O: parse a frame, dispatch its calls, encode the answer.
 
-`Engine.handle_frame(text, ctx)` takes one WebSocket text frame (a request, a
+`Engine.handle_frame(text, caller)` takes one WebSocket text frame (a request, a
 notification or a batch) and returns the bytes to send back, or None when nothing is
 owed (notifications only). Nothing here touches a socket, so the whole protocol is
 tested with strings.
@@ -15,6 +15,7 @@ from typing import Any, Callable, NamedTuple
 import orjson
 
 from protocol import errors
+from protocol.calls import Caller
 from protocol.errors import RpcError
 from protocol.methods import MethodTable
 
@@ -154,8 +155,8 @@ class Engine:
         self.table = table
         self._on_call = on_call
 
-    async def handle_frame(self, data: str | bytes, ctx: Any) -> bytes | None:
-        return await self.respond(parse(data), ctx)
+    async def handle_frame(self, data: str | bytes, caller: Caller) -> bytes | None:
+        return await self.respond(parse(data), caller)
 
     def runs_inline(self, parsed: Message | list[Message]) -> bool:
         """True when answering `parsed` cannot wait on anything slow: an invalid message,
@@ -167,19 +168,19 @@ class Engine:
             return method is None or method.inline
         return False
 
-    async def respond(self, parsed: Message | list[Message], ctx: Any) -> bytes | None:
+    async def respond(self, parsed: Message | list[Message], caller: Caller) -> bytes | None:
         """The encoded answer to a parsed frame, or None when nothing is owed."""
         if isinstance(parsed, list):
             answers = []
             for member in parsed:
-                answer = await self.answer(member, ctx)
+                answer = await self.answer(member, caller)
                 if answer is not None:
                     answers.append(answer)
             return encode(answers) if answers else None
-        answer = await self.answer(parsed, ctx)
+        answer = await self.answer(parsed, caller)
         return None if answer is None else encode(answer)
 
-    async def answer(self, msg: Message, ctx: Any) -> dict[str, Any] | None:
+    async def answer(self, msg: Message, caller: Caller) -> dict[str, Any] | None:
         if isinstance(msg, Invalid):
             return error_response(msg.id, msg.error)
         started = time.perf_counter()
@@ -190,7 +191,7 @@ class Engine:
                 raise RpcError(errors.METHOD_NOT_FOUND, "Method not found")
             if msg.nul_at is not None:
                 raise errors.invalid_params(msg.nul_at, "must not contain the NUL character (U+0000)")
-            result = await method.invoke(msg.params, ctx)
+            result = await method.invoke(msg.params, caller)
         except Exception as exc:  # every failure becomes an answer; bugs are logged
             rpc = errors.to_rpc_error(exc)
             if rpc is None:

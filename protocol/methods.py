@@ -1,21 +1,37 @@
 """The method table: every JSON-RPC method, its params schema, who may call it.
 
+Each module of `protocol.api` declares its methods as a list of `method(...)`
+declarations next to their handlers and schemas: that list is the index of its part of
+the API, and each name in it leads to the handler's code. The application adds each
+list with what its handlers need (`MethodTable.add_all(api.catalog.METHODS, catalog)`).
+
 Params are described once, as JSON Schema; the same schema validates requests
 (compiled by fastjsonschema) and is published by `rpc.discover`, so a method appears
-in the OpenRPC document by being registered.
+in the OpenRPC document by being declared.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Any, Awaitable, Callable, Iterator
+import secrets
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any, Generic, TypeVar
 
 import attrs
 import fastjsonschema
 
 from protocol import errors
 from protocol.accept import compile_accept
+from protocol.calls import Call, Caller
 from protocol.errors import RpcError
+from protocol.paging import CursorCodec
+
+D = TypeVar("D")
+
+Schema = dict[str, Any]
+"""A JSON Schema document."""
+Result = object
+"""What a handler answers: any value orjson encodes (an object, for every method of the API)."""
 
 
 class Access(enum.Enum):
@@ -24,33 +40,68 @@ class Access(enum.Enum):
     ADMIN = "admin"
 
 
-Handler = Callable[[dict[str, Any], Any], Awaitable[Any]]
-Authorizer = Callable[[Any, Access], Awaitable[None] | None]
+Handler = Callable[[Call[D]], Awaitable[Result]]
+Authorizer = Callable[[Caller, Access], Awaitable[None] | None]
 
-EMPTY_PARAMS: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
+EMPTY_PARAMS: Schema = {"type": "object", "properties": {}, "additionalProperties": False}
 
 
-def _no_authorization(ctx: Any, access: Access) -> None:
+def _no_authorization(caller: Caller, access: Access) -> None:
     if access is not Access.ANYONE:
         raise RpcError(errors.AUTH_REQUIRED, "Authentication required")
 
 
-@attrs.define(slots=True)
-class Method:
+@attrs.frozen
+class Declaration(Generic[D]):
+    """One method as its module declares it (see `method`)."""
+
     name: str
-    handler: Handler
-    params: dict[str, Any]
-    result: dict[str, Any]
+    handler: Handler[D]
+    params: Schema
+    result: Schema
     access: Access
     summary: str
     inline: bool
+
+
+def method(
+    name: str,
+    handler: Handler[D],
+    *,
+    params: Schema | None = None,
+    result: Schema | None = None,
+    access: Access = Access.ANYONE,
+    summary: str = "",
+    inline: bool = False,
+) -> Declaration[D]:
+    """Declare `handler` as the method `name`.
+
+    `inline=True` promises the handler never waits on anything that can take long
+    (no I/O, no ask of an actor that may be busy): the transport then runs it in the
+    connection's reader instead of a task of its own, which saves a task per call.
+    """
+    return Declaration(name, handler, params or EMPTY_PARAMS, result or {}, access, summary, inline)
+
+
+@attrs.define(slots=True)
+class Method(Generic[D]):
+    """A declared method bound to what its handler needs (`domain`)."""
+
+    name: str
+    handler: Handler[D]
+    params: Schema
+    result: Schema
+    access: Access
+    summary: str
+    inline: bool
+    domain: D
     table: "MethodTable"
     _validate: Callable[[Any], Any] = attrs.field(repr=False)
     _accept: Callable[[Any], bool] | None = attrs.field(repr=False, default=None)
 
-    async def invoke(self, params: Any, ctx: Any) -> Any:
+    async def invoke(self, params: Any, caller: Caller) -> Result:
         if self.access is not Access.ANYONE:
-            pending = self.table.authorizer(ctx, self.access)
+            pending = self.table.authorizer(caller, self.access)
             if pending is not None:
                 await pending
         if self.params.get("type") == "array":
@@ -71,7 +122,7 @@ class Method:
         except fastjsonschema.JsonSchemaValueException as exc:
             field, message = _describe(exc)
             raise errors.invalid_params(field, message) from None
-        return await self.handler(params, ctx)
+        return await self.handler(Call(params, caller, self.domain, self.table.cursors))
 
 
 def _describe(exc: fastjsonschema.JsonSchemaValueException) -> tuple[str, str]:
@@ -98,58 +149,42 @@ def _describe(exc: fastjsonschema.JsonSchemaValueException) -> tuple[str, str]:
 
 
 class MethodTable:
-    """Registry of methods; `authorizer(ctx, access)` enforces "user" / "admin"."""
+    """The methods the engine dispatches to. `authorizer(caller, access)` enforces
+    "user" / "admin"; `cursors` signs the listings' cursors (a random key unless the
+    application sets one shared by its nodes)."""
 
-    def __init__(self) -> None:
-        self._methods: dict[str, Method] = {}
+    def __init__(self, cursors: CursorCodec | None = None) -> None:
+        self._methods: dict[str, Method[Any]] = {}
         self.authorizer: Authorizer = _no_authorization
+        self.cursors = cursors if cursors is not None else CursorCodec(secrets.token_bytes(32))
 
-    def add(
-        self,
-        name: str,
-        handler: Handler,
-        *,
-        params: dict[str, Any] | None = None,
-        result: dict[str, Any] | None = None,
-        access: Access = Access.ANYONE,
-        summary: str = "",
-        inline: bool = False,
-    ) -> None:
-        """Register `handler` under `name`.
-
-        `inline=True` promises the handler never waits on anything that can take long
-        (no I/O, no ask of an actor that may be busy): the transport then runs it in the
-        connection's reader instead of a task of its own, which saves a task per call.
-        """
-        if name in self._methods:
-            raise ValueError(f"method {name} registered twice")
-        schema = params or EMPTY_PARAMS
-        self._methods[name] = Method(
-            name=name,
-            handler=handler,
-            params=schema,
-            result=result or {},
-            access=access,
-            summary=summary,
-            inline=inline,
+    def add(self, declared: Declaration[D], domain: D) -> None:
+        """Serve `declared`, its handler called with `domain` in every `Call`."""
+        if declared.name in self._methods:
+            raise ValueError(f"method {declared.name} registered twice")
+        self._methods[declared.name] = Method(
+            name=declared.name,
+            handler=declared.handler,
+            params=declared.params,
+            result=declared.result,
+            access=declared.access,
+            summary=declared.summary,
+            inline=declared.inline,
+            domain=domain,
             table=self,
-            validate=fastjsonschema.compile(schema),
-            accept=compile_accept(schema),
+            validate=fastjsonschema.compile(declared.params),
+            accept=compile_accept(declared.params),
         )
 
-    def method(self, name: str, **options: Any) -> Callable[[Handler], Handler]:
-        """Decorator form of `add`."""
+    def add_all(self, declared: Iterable[Declaration[D]], domain: D) -> None:
+        """`add` each declaration of one module, with what its handlers need."""
+        for one in declared:
+            self.add(one, domain)
 
-        def register(handler: Handler) -> Handler:
-            self.add(name, handler, **options)
-            return handler
-
-        return register
-
-    def get(self, name: str) -> Method | None:
+    def get(self, name: str) -> Method[Any] | None:
         return self._methods.get(name)
 
-    def __iter__(self) -> Iterator[Method]:
+    def __iter__(self) -> Iterator[Method[Any]]:
         return iter(sorted(self._methods.values(), key=lambda m: m.name))
 
     def __len__(self) -> int:

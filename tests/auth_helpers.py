@@ -26,6 +26,7 @@ from typing import Any
 os.environ.setdefault("MG_ARGON2_PROFILE", "test")
 
 from actors.tokens.accounts import create_user as _create_user  # noqa: E402
+from gateway.services import Services  # noqa: E402
 from protocol.client import Client  # noqa: E402
 from tests.support import ROOT, connect  # noqa: E402
 
@@ -37,7 +38,7 @@ def fresh_email(prefix: str = "user") -> str:
     return f"{prefix}{next(_serial)}-{secrets.token_hex(3)}@example.com"
 
 
-async def create_user(services: Any, email: str, password: str = PASSWORD, admin: bool = False,
+async def create_user(services: Services, email: str, password: str = PASSWORD, admin: bool = False,
                       display_name: str | None = None) -> str:
     """Create an account in the gateway's storage; returns its user id."""
     return await _create_user(services.storage, email=email, password=password,

@@ -16,6 +16,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected
 
+from actors.tokens import TokensDomain
 from gateway.app import App
 from protocol.client import Client, RpcClientError
 from tests.auth_helpers import PASSWORD, create_user, fresh_email, login, new_user
@@ -29,8 +30,8 @@ KEY = b"x" * 48  # the conftest gateway's JWT secret, long enough to be the key 
 ISSUER, AUDIENCE = "media-gateway", "media-gateway-clients"
 
 
-def tokens_of(gateway: Any) -> Any:
-    return gateway.app.services.domain_state["tokens"]
+def tokens_of(gateway: Any) -> TokensDomain:
+    return gateway.app.domains.tokens
 
 
 async def rpc_error(client: Client, method: str, params: Any = None) -> RpcClientError:
@@ -218,7 +219,7 @@ async def test_expiry_follows_the_domain_clock(gateway: Any) -> None:
     user = await new_user(gateway)
     async with connect(gateway.url, user["access_token"]) as client:
         assert await client.call("user.profile")
-        domain.clock.advance(900 + domain.guard.codec.leeway + 1)
+        domain.clock.advance(900 + domain.guard.state.codec.leeway + 1)
         assert (await rpc_error(client, "user.profile")).code == AUTH_REQUIRED
         err = await rpc_error(client, "auth.authenticate", {"access_token": user["access_token"]})
         assert err.code == AUTH_REQUIRED
@@ -339,15 +340,15 @@ async def test_revoke_family_by_a_stranger_is_refused(gateway: Any) -> None:
 
 async def test_the_revoked_set_forgets_what_no_longer_matters(gateway: Any) -> None:
     domain = tokens_of(gateway)
-    before = len(domain.guard.revoked)
+    before = len(domain.guard.state.revoked)
     users = [await new_user(gateway) for _ in range(3)]
     for user in users:
         async with connect(gateway.url, user["access_token"]) as client:
             await client.call("auth.logout")
-    assert len(domain.guard.revoked) == before + 3
+    assert len(domain.guard.state.revoked) == before + 3
     domain.clock.advance(900 + domain.settings.revocation_skew + 1)
-    domain.guard.revoked.prune()
-    assert len(domain.guard.revoked) == 0
+    domain.guard.state.revoked.prune()
+    assert len(domain.guard.state.revoked) == 0
     # Still refused: the access tokens expired meanwhile, the refresh tokens are revoked in storage.
     async with connect(gateway.url) as client:
         for user in users:

@@ -21,7 +21,7 @@ def item(n: int, **over: object) -> ContentItem:
 
 async def seed(gateway, n: int = 45) -> list[ContentItem]:
     items = [item(i) for i in range(n)]
-    await gateway.app.services.actor("catalog").ask(Upsert(tuple(items)))
+    await gateway.app.registry.lookup("catalog").ask(Upsert(tuple(items)))
     return items
 
 
@@ -106,7 +106,7 @@ async def test_upsert_needs_an_admin(gateway) -> None:
 
 
 async def test_a_read_after_a_write_sees_the_write(gateway) -> None:
-    catalog = gateway.app.services.actor("catalog")
+    catalog = gateway.app.registry.lookup("catalog")
     async with connect(gateway.url) as client:
         for title in ("First", "Second", "Third"):
             await catalog.ask(Upsert((item(9, title=title),)))

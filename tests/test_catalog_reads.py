@@ -17,21 +17,20 @@ import pytest
 import trio
 import trio.testing
 
+from actors import catalog, playback, search
 from actors.catalog import store
-from actors.catalog.messages import ContentChanged, GetContent, Upsert
+from actors.catalog.messages import ContentChanged, GetContent
+from actors.env import DomainEnv
 from actors.errors import NotFound
 from actors.kv.memory import MemoryKV
-from protocol.paging import CursorCodec
-from actors.search.actor import SearchActor
+from actors.search.domain import INDEX_TIMEOUT
 from actors.search.messages import GetItem, Reload
 from actors.storage import Storage, connect_storage, migrate
-from protocol.api import catalog, playback
-from protocol.api.catalog import INDEX_TIMEOUT
-from gateway.app import Services
+from protocol.api import catalog as catalog_api
+from protocol.api import playback as playback_api
+from protocol.calls import Call
 from protocol.methods import MethodTable
-from gateway.metrics import Metrics
-from runtime import ActorRef, ChildSpec, Registry, Supervisor
-from tests.conftest import make_config
+from runtime import ActorRef, Registry, Supervisor
 from tests.test_catalog import item
 
 USER = SimpleNamespace(principal=SimpleNamespace(sub="u1"))
@@ -76,20 +75,21 @@ class Rig:
     """The catalog, search and playback domains as the gateway builds them, the search
     actor reading storage through a `HeldStorage`; five items stored and indexed."""
 
-    def __init__(self, services: Services, search_storage: HeldStorage) -> None:
-        self.services = services
+    def __init__(self, env: DomainEnv, catalog: catalog.CatalogDomain, search_storage: HeldStorage) -> None:
+        self.env = env
+        self.catalog = catalog
         self.search_storage = search_storage
         self.table = MethodTable()
-        catalog.register(self.table, services)
-        playback.register(self.table, services)
 
     async def call(self, method: str, params: dict[str, Any]) -> Any:
         # Straight to the handler: playback's methods would otherwise want a token.
-        return await self.table.get(method).handler(params, USER)  # type: ignore[union-attr]
+        found = self.table.get(method)
+        assert found is not None
+        return await found.handler(Call(params, USER, found.domain, self.table.cursors))  # type: ignore[arg-type]
 
     @property
     def search(self) -> ActorRef:
-        return self.services.actor("search")
+        return self.env.registry.lookup("search")
 
     async def busy_search(self) -> None:
         """Leave the search actor inside a reload, waiting for storage."""
@@ -120,16 +120,21 @@ async def rig(request: pytest.FixtureRequest, nursery: trio.Nursery, tmp_path: P
     """With a search actor unless parametrized indirectly with False."""
     async with connect_storage(f"sqlite:///{tmp_path}/gateway.db", pool_size=2, timeout=5.0) as storage:
         await migrate(storage)
-        services = Services(config=make_config(tmp_path), registry=Registry(), metrics=Metrics(),
-                            storage=storage, kv=MemoryKV(), cursors=CursorCodec(b"x" * 32))
+        env = DomainEnv(storage, MemoryKV(), Registry(), "n1")
         held = HeldStorage(storage)
-        children = catalog.children(services) + playback.children(services)
+        index = search.start(DomainEnv(held, env.kv, env.registry, env.node_id))  # type: ignore[arg-type]
+        catalog_domain = catalog.start(env, index=index)
+        playback_domain = playback.start(env)
+        children = catalog_domain.children + playback_domain.children
         if getattr(request, "param", True):
-            children.append(ChildSpec("search", lambda: SearchActor(held, services.kv, services.node_id)))  # type: ignore[arg-type]
-        supervisor = Supervisor("test", children, registry=services.registry)
+            children += index.children
+        supervisor = Supervisor("test", children, registry=env.registry)
         await nursery.start(supervisor.run)
-        await services.actor("catalog").ask(Upsert(tuple(item(n) for n in range(5))))
-        yield Rig(services, held)
+        await catalog_domain.upsert([item(n) for n in range(5)])
+        rig = Rig(env, catalog_domain, held)
+        rig.table.add_all(catalog_api.METHODS, catalog_domain)
+        rig.table.add_all(playback_api.METHODS, playback_api.Needs(playback_domain, catalog_domain))
+        yield rig
         held.release.set()
         await supervisor.stop()
 
@@ -166,12 +171,12 @@ async def test_a_read_answers_from_the_index_what_storage_lacks(rig: Rig) -> Non
     assert await rig.call("content.get", {"id": "t008"}) == only_indexed.to_dict()
     assert (await rig.call("playback.start", {"content_id": "t008"}))["session_id"]
     with pytest.raises(NotFound):
-        await rig.services.actor("catalog").ask(GetContent("t008"))  # storage has no t008
+        await rig.env.registry.lookup("catalog").ask(GetContent("t008"))  # storage has no t008
 
 
 async def test_what_the_index_lacks_is_read_from_storage(rig: Rig) -> None:
     behind = item(9, title="Written behind the index's back")
-    async with rig.services.storage.transaction() as tx:
+    async with rig.env.storage.transaction() as tx:
         await store.upsert(tx, (behind,), 0)
     assert await rig.search.ask(GetItem("t009")) is None
     assert await rig.call("content.get", {"id": "t009"}) == behind.to_dict()
@@ -181,6 +186,6 @@ async def test_what_the_index_lacks_is_read_from_storage(rig: Rig) -> None:
 
 @pytest.mark.parametrize("rig", [False], indirect=True, ids=["no search actor"])
 async def test_without_a_search_actor_reads_come_from_storage(rig: Rig) -> None:
-    assert rig.services.registry.get("search") is None
+    assert rig.env.registry.get("search") is None
     assert await rig.call("content.get", {"id": "t001"}) == item(1).to_dict()
     assert (await rig.call("playback.start", {"content_id": "t001"}))["session_id"]

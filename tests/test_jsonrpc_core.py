@@ -7,7 +7,8 @@ import orjson
 from actors.errors import InvalidParams, NotFound
 from protocol import errors
 from protocol.jsonrpc import MAX_BATCH, Engine, reject_frame
-from protocol.methods import Access, MethodTable
+from protocol.calls import Call
+from protocol.methods import Access, MethodTable, method
 
 PAGE = {
     "type": "object",
@@ -23,23 +24,25 @@ PAGE = {
 def make_engine(seen: list | None = None) -> Engine:
     table = MethodTable()
 
-    async def echo(params: dict, ctx: object) -> dict:
-        return params
+    async def echo(call: Call[None]) -> dict:
+        return call.params
 
-    async def boom(params: dict, ctx: object) -> None:
+    async def boom(call: Call[None]) -> None:
         raise RuntimeError("secret detail /etc/passwd")
 
-    async def missing(params: dict, ctx: object) -> None:
+    async def missing(call: Call[None]) -> None:
         raise NotFound("no such item")
 
-    async def bad(params: dict, ctx: object) -> None:
+    async def bad(call: Call[None]) -> None:
         raise InvalidParams("items[2].rating", "must be at most 10")
 
-    table.add("echo", echo, params=PAGE)
-    table.add("boom", boom)
-    table.add("missing", missing)
-    table.add("bad", bad)
-    table.add("secret", echo, access=Access.USER)
+    table.add_all([
+        method("echo", echo, params=PAGE),
+        method("boom", boom),
+        method("missing", missing),
+        method("bad", bad),
+        method("secret", echo, access=Access.USER),
+    ], None)
     on_call = (lambda m, o, s: seen.append((m, o))) if seen is not None else None
     return Engine(table, on_call=on_call)
 
@@ -150,11 +153,12 @@ def test_openrpc_lists_every_method() -> None:
 async def test_nested_fields_are_named_like_paths() -> None:
     table = MethodTable()
 
-    async def handler(params: dict, ctx: object) -> None:
+    async def handler(call: Call[None]) -> None:
         return None
 
-    table.add("nested", handler, params={"type": "object", "properties": {
-        "items": {"type": "array", "items": {"type": "object", "properties": {"rating": {"type": "number"}}}}}})
+    table.add(method("nested", handler, params={"type": "object", "properties": {
+        "items": {"type": "array", "items": {"type": "object", "properties": {"rating": {"type": "number"}}}}}}),
+        None)
     frame = b'{"jsonrpc":"2.0","id":1,"method":"nested","params":{"items":[{},{"rating":"high"}]}}'
     answer = orjson.loads(await Engine(table).handle_frame(frame, None))
     assert answer["error"]["data"]["errors"][0]["field"] == "items[1].rating"

@@ -6,7 +6,8 @@ import orjson
 import pytest
 
 from protocol.jsonrpc import Engine
-from protocol.methods import MethodTable
+from protocol.calls import Call
+from protocol.methods import MethodTable, method
 
 NUMBERS = {"type": "array", "items": {"type": "number"}}
 
@@ -15,31 +16,34 @@ def spec_table() -> tuple[MethodTable, list]:
     table = MethodTable()
     updates: list = []
 
-    async def subtract(params: dict, ctx: object) -> float:
-        return params["minuend"] - params["subtrahend"]
+    # By-position params (an array schema) arrive as the list they are.
+    async def subtract(call: Call[None]) -> float:
+        return call.params["minuend"] - call.params["subtrahend"]
 
-    async def total(params: list, ctx: object) -> float:
-        return sum(params)
+    async def total(call: Call[None]) -> float:
+        return sum(call.params)  # type: ignore[arg-type]
 
-    async def update(params: list, ctx: object) -> None:
-        updates.append(params)
+    async def update(call: Call[None]) -> None:
+        updates.append(call.params)
 
-    async def notify_hello(params: list, ctx: object) -> None:
-        updates.append(("hello", params))
+    async def notify_hello(call: Call[None]) -> None:
+        updates.append(("hello", call.params))
 
-    async def get_data(params: dict, ctx: object) -> list:
+    async def get_data(call: Call[None]) -> list:
         return ["hello", 5]
 
-    table.add("subtract", subtract, params={
-        "type": "object",
-        "properties": {"minuend": {"type": "number"}, "subtrahend": {"type": "number"}},
-        "required": ["minuend", "subtrahend"],
-        "additionalProperties": False,
-    })
-    table.add("sum", total, params=NUMBERS)
-    table.add("update", update, params=NUMBERS)
-    table.add("notify_hello", notify_hello, params=NUMBERS)
-    table.add("get_data", get_data)
+    table.add_all([
+        method("subtract", subtract, params={
+            "type": "object",
+            "properties": {"minuend": {"type": "number"}, "subtrahend": {"type": "number"}},
+            "required": ["minuend", "subtrahend"],
+            "additionalProperties": False,
+        }),
+        method("sum", total, params=NUMBERS),
+        method("update", update, params=NUMBERS),
+        method("notify_hello", notify_hello, params=NUMBERS),
+        method("get_data", get_data),
+    ], None)
     return table, updates
 
 

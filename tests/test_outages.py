@@ -35,7 +35,7 @@ async def test_postgres_outage_fails_fast_and_recovers(nursery, tmp_path, pg_url
     ws_port, _ = await nursery.start(app.run)
     url = f"ws://127.0.0.1:{ws_port}/v1"
     item = ContentItem(id="x1", title="Heat", type="movie", year=1995)
-    await app.services.actor("catalog").ask(Upsert((item,)))
+    await app.registry.lookup("catalog").ask(Upsert((item,)))
 
     async with connect(url) as client:
         assert (await client.call("content.get", {"id": "x1"}))["title"] == "Heat"
@@ -61,5 +61,5 @@ async def test_postgres_outage_fails_fast_and_recovers(nursery, tmp_path, pg_url
                     assert exc.code in (errors.OVERLOADED, errors.TIMED_OUT)
                     await trio.sleep(0.1)
         assert (await client.call("content.list", {"limit": 5}))["items"][0]["id"] == "x1"
-        assert app.services.health()["actors"]["catalog"] == "running"
+        assert app.health()["actors"]["catalog"] == "running"
     app.request_shutdown()

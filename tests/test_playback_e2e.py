@@ -25,7 +25,7 @@ def film(n: int, duration_ms: int = HOUR) -> ContentItem:
 
 async def seed(gateway: Any, n: int = 12) -> list[ContentItem]:
     items = [film(i) for i in range(n)] + [film(900, duration_ms=120_000)]
-    await gateway.app.services.actor("catalog").ask(Upsert(tuple(items)))
+    await gateway.app.registry.lookup("catalog").ask(Upsert(tuple(items)))
     return items
 
 
@@ -164,7 +164,6 @@ async def test_continue_watching(gateway: Any) -> None:
 async def test_a_fast_sender_is_coalesced_not_failed(gateway: Any) -> None:
     await seed(gateway)
     user = await new_user(gateway)
-    services = gateway.app.services
     async with connect(gateway.url, user["access_token"]) as client:
         sid = (await client.call("playback.start", {"content_id": "f004"}))["session_id"]
         for position in range(0, 2000):
@@ -172,7 +171,7 @@ async def test_a_fast_sender_is_coalesced_not_failed(gateway: Any) -> None:
         assert await client.call("playback.position", {"session_id": sid, "position_ms": 1_500_000}) == {"ok": True}
         assert (await client.call("playback.resume", {"content_id": "f004"}))["position_ms"] == 1_500_000
         assert client.notifications == []  # no error came back for any of them
-    text = services.metrics.render().decode()
+    text = gateway.app.metrics.render().decode()
     assert metric(text, "mg_playback_updates_total") >= 2001
     assert metric(text, "mg_playback_flushes_total") <= 5  # well under one per update
 

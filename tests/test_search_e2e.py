@@ -30,7 +30,7 @@ CATALOG = [
 
 
 async def seed(app: App, items=CATALOG) -> None:  # type: ignore[no-untyped-def]
-    await app.services.actor("catalog").ask(Upsert(tuple(items)))
+    await app.registry.lookup("catalog").ask(Upsert(tuple(items)))
 
 
 async def test_typo_and_accents(gateway) -> None:
@@ -115,7 +115,7 @@ async def test_learned_corrections_need_admin_and_persist(gateway) -> None:
         with pytest.raises(RpcClientError) as info:
             await client.call("search.corrections.add", {"misspelled": "godfathr", "corrected": "godfather"})
         assert info.value.code == errors.AUTH_REQUIRED
-    await gateway.app.services.actor("search").ask(AddCorrection("padrino", "godfather"))
+    await gateway.app.registry.lookup("search").ask(AddCorrection("padrino", "godfather"))
     async with connect(gateway.url) as client:
         result = await client.call("search.query", {"query": "padrino"})
         assert result["corrected_query"] == "godfather" and result["items"][0]["id"] == "m5"

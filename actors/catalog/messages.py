@@ -19,7 +19,7 @@ class Upsert:
 @attrs.frozen
 class GetContent:
     """One item read from storage (`NotFound` if absent). Readers ask the search index
-    first: see `protocol.api.catalog.content_item`."""
+    first: see `CatalogDomain.item`."""
 
     id: str
 

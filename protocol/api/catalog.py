@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.catalog.actor import CatalogActor
-from actors.catalog.messages import GetContent, ListContent, Upsert
+from actors.catalog import CatalogDomain
 from actors.catalog.model import ContentItem
 from actors.errors import InvalidParams
-from actors.search.messages import GetItem
-from protocol.methods import Access, MethodTable
-from protocol.paging import PAGING_SCHEMA, Listing
-from runtime import ActorStopped, AskTimeout, ChildSpec, Overloaded
+from protocol.calls import Call
+from protocol.methods import Access, method
+from protocol.paging import PAGING_SCHEMA
 
 MAX_UPSERT = 1000
-NAME = "catalog"
-SEARCH = "search"
-INDEX_TIMEOUT = 0.2
-"""Seconds a read waits for the search index before it reads storage instead."""
 
 CONTENT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -33,70 +27,47 @@ CONTENT_SCHEMA: dict[str, Any] = {
 PAGE_INFO = {"type": "object"}
 
 
-def children(services: Any) -> list[ChildSpec]:
-    return [ChildSpec(NAME, lambda: CatalogActor(services.storage, services.kv, services.registry, services.node_id))]
-
-
-async def content_item(services: Any, content_id: str) -> ContentItem:
-    """One content item: the search index's in-memory copy, so a read costs no database
-    round trip, else the catalog actor's read of storage (`NotFound` if neither has it).
-
-    The index follows every write made on this node before the write is answered (the
-    catalog tells the search actor before it replies, and the search mailbox is first
-    in, first out), and writes of other nodes within a pub/sub delivery. Anything it
-    lacks, or an index that is busy, full or not running, falls back to storage. The
-    index is asked from the caller's task, not from the catalog actor's: a busy index
-    delays this read by at most `INDEX_TIMEOUT`, never the catalog's other requests."""
-    search = services.registry.get(SEARCH)
-    if search is not None:
+async def upsert(call: Call[CatalogDomain]) -> dict[str, Any]:
+    items = []
+    problems: list[tuple[str, str]] = []
+    for i, entry in enumerate(call.params["items"]):
         try:
-            item = await search.ask(GetItem(content_id), timeout=INDEX_TIMEOUT, wait=False)
-        except (Overloaded, AskTimeout, ActorStopped):
-            item = None
-        if item is not None:
-            return item
-    return await services.actor(NAME).ask(GetContent(content_id))
+            items.append(ContentItem.from_dict(entry, prefix=f"items[{i}]."))
+        except InvalidParams as exc:
+            problems.extend((e["field"], e["message"]) for e in exc.errors)
+    if problems:
+        raise InvalidParams(*problems[0], *problems[1:50])
+    ids = [item.id for item in items]
+    if len(set(ids)) != len(ids):
+        raise InvalidParams("items", "the same id appears twice")
+    return {"upserted": await call.domain.upsert(items)}
 
 
-def register(table: MethodTable, services: Any) -> None:
-    async def upsert(params: dict, ctx: Any) -> dict:
-        raw = params["items"]
-        items = []
-        problems: list[tuple[str, str]] = []
-        for i, entry in enumerate(raw):
-            try:
-                items.append(ContentItem.from_dict(entry, prefix=f"items[{i}]."))
-            except InvalidParams as exc:
-                problems.extend((e["field"], e["message"]) for e in exc.errors)
-        if problems:
-            raise InvalidParams(*problems[0], *problems[1:50])
-        ids = [item.id for item in items]
-        if len(set(ids)) != len(ids):
-            raise InvalidParams("items", "the same id appears twice")
-        upserted = await services.actor(NAME).ask(Upsert(tuple(items)), timeout=30)
-        return {"upserted": upserted}
+async def get(call: Call[CatalogDomain]) -> dict[str, Any]:
+    return (await call.domain.item(call.params["id"])).to_dict()
 
-    async def get(params: dict, ctx: Any) -> dict:
-        return (await content_item(services, params["id"])).to_dict()
 
-    async def list_(params: dict, ctx: Any) -> dict:
-        sort = params.get("sort", "popularity")
-        listing = Listing(params, services.cursors, f"content.list:{sort}")
-        found = await services.actor(NAME).ask(ListContent(listing.page, sort))
-        return {"items": [i.to_dict() for i in found.items], "page_info": listing.info(found)}
+async def list_(call: Call[CatalogDomain]) -> dict[str, Any]:
+    sort = call.params.get("sort", "popularity")
+    listing = call.listing(f"content.list:{sort}")
+    found = await call.domain.list(listing.page, sort)
+    return {"items": [i.to_dict() for i in found.items], "page_info": listing.info(found)}
 
-    table.add("content.upsert", upsert, access=Access.ADMIN, summary="Create or replace content items",
-              params={"type": "object", "properties": {
-                  "items": {"type": "array", "minItems": 1, "maxItems": MAX_UPSERT, "items": CONTENT_SCHEMA}},
-                  "required": ["items"], "additionalProperties": False},
-              result={"type": "object", "properties": {"upserted": {"type": "integer"}}})
-    table.add("content.get", get, summary="One content item by id",
-              params={"type": "object", "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 128}},
-                      "required": ["id"], "additionalProperties": False},
-              result=CONTENT_SCHEMA)
-    table.add("content.list", list_, summary="The catalog, paged, by popularity, title or year",
-              params={"type": "object", "properties": {
-                  **PAGING_SCHEMA, "sort": {"enum": ["popularity", "title", "year"]}},
-                  "additionalProperties": False},
-              result={"type": "object", "properties": {"items": {"type": "array", "items": CONTENT_SCHEMA},
-                                                        "page_info": PAGE_INFO}})
+
+METHODS = [
+    method("content.upsert", upsert, access=Access.ADMIN, summary="Create or replace content items",
+           params={"type": "object", "properties": {
+               "items": {"type": "array", "minItems": 1, "maxItems": MAX_UPSERT, "items": CONTENT_SCHEMA}},
+               "required": ["items"], "additionalProperties": False},
+           result={"type": "object", "properties": {"upserted": {"type": "integer"}}}),
+    method("content.get", get, summary="One content item by id",
+           params={"type": "object", "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 128}},
+                   "required": ["id"], "additionalProperties": False},
+           result=CONTENT_SCHEMA),
+    method("content.list", list_, summary="The catalog, paged, by popularity, title or year",
+           params={"type": "object", "properties": {
+               **PAGING_SCHEMA, "sort": {"enum": ["popularity", "title", "year"]}},
+               "additionalProperties": False},
+           result={"type": "object", "properties": {"items": {"type": "array", "items": CONTENT_SCHEMA},
+                                                     "page_info": PAGE_INFO}}),
+]

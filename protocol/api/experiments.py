@@ -2,35 +2,23 @@
 
 `experiments.assign` takes `user_id` or, without it, the authenticated caller's id; a
 call with neither is invalid params (-32602, field `user_id`): the method is open to
-anyone, and what is missing is an input the caller can give. It is answered from the
-experiments actor's `AssignmentTable` without an ask (see actors/experiments/table.py).
+anyone, and what is missing is an input the caller can give. It is answered from
+memory, without an ask (see `ExperimentsDomain.assign`).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from actors.errors import InvalidParams
-from actors.experiments.actor import ExperimentsActor, look_up
-from actors.experiments.messages import (
-    CreateExperiment,
-    GetExperiment,
-    GetStats,
-    ListExperiments,
-    UpdateExperiment,
-)
-from actors.experiments.model import MAX_EXPERIMENT_ID, create_experiment
-from actors.experiments.table import AssignmentTable, LookupNeeded
-from protocol.methods import Access, MethodTable
-from protocol.paging import PAGING_SCHEMA, Listing
-from runtime import ChildSpec
+from actors.experiments import ExperimentsDomain
+from actors.experiments.model import MAX_EXPERIMENT_ID
+from protocol.calls import Call
+from protocol.methods import Access, method
+from protocol.paging import PAGING_SCHEMA
 
-NAME = "experiments"
 LIST_SCOPE = "experiments.list"
 MAX_USER_ID = 256
-ADMIN_TIMEOUT = 30.0
-LOOKUP_TIMEOUT = 1.0
 
 _ID = {"type": "string", "minLength": 1, "maxLength": MAX_EXPERIMENT_ID}
 # Loose on purpose: the model checks variants and reports every problem with its field
@@ -51,117 +39,94 @@ _EXPERIMENT = {
         "created_at": {"type": "string"}, "updated_at": {"type": "string"},
     },
 }
+_BY_ID = {"type": "object", "properties": {"id": _ID}, "required": ["id"], "additionalProperties": False}
 
 
-def children(services: Any) -> list[ChildSpec]:
-    # The assignment table outlives actor restarts; handlers read it directly.
-    assignments = services.domain_state[NAME] = AssignmentTable()
-    return [ChildSpec(
-        NAME,
-        lambda: ExperimentsActor(services.storage, services.kv, services.node_id, assignments),
-        shutdown_timeout=10.0,
-    )]
+async def create(call: Call[ExperimentsDomain]) -> dict[str, Any]:
+    return (await call.domain.create(call.params)).to_dict()
 
 
-def register(table: MethodTable, services: Any) -> None:
-    assignments: AssignmentTable = services.domain_state[NAME]
+async def get(call: Call[ExperimentsDomain]) -> dict[str, Any]:
+    return (await call.domain.get(call.params["id"])).to_dict()
 
-    def ref() -> Any:
-        return services.actor(NAME)
 
-    services.metrics.add_callback_gauge(
-        "mg_experiments_buffered", "First assignments and cached answers held in memory", "kind",
-        lambda: [("pending", float(assignments.pending_count())), ("unwritten", float(assignments.unwritten_count())),
-                 ("cached", float(assignments.cached_count()))])
-    services.metrics.add_callback_gauge(
-        "mg_experiments_lookups", "Assignments that needed a storage read since start", "kind",
-        lambda: [("recorded_variant", float(assignments.lookups))])
+async def list_(call: Call[ExperimentsDomain]) -> dict[str, Any]:
+    listing = call.listing(LIST_SCOPE)
+    found = await call.domain.list(listing.page)
+    return {"items": [e.to_dict() for e in found.items], "page_info": listing.info(found)}
 
-    async def create(params: dict, ctx: Any) -> dict:
-        experiment = create_experiment(params, int(time.time() * 1000) / 1000)
-        return (await ref().ask(CreateExperiment(experiment), timeout=ADMIN_TIMEOUT)).to_dict()
 
-    async def get(params: dict, ctx: Any) -> dict:
-        return (await ref().ask(GetExperiment(params["id"]))).to_dict()
+async def update(call: Call[ExperimentsDomain]) -> dict[str, Any]:
+    changes = {k: call.params[k] for k in ("active", "coverage", "variants") if k in call.params}
+    if not changes:
+        raise InvalidParams("params", "give at least one of active, coverage, variants")
+    return (await call.domain.update(call.params["id"], changes)).to_dict()
 
-    async def list_(params: dict, ctx: Any) -> dict:
-        listing = Listing(params, services.cursors, LIST_SCOPE)
-        found = await ref().ask(ListExperiments(listing.page))
-        return {"items": [e.to_dict() for e in found.items], "page_info": listing.info(found)}
 
-    async def update(params: dict, ctx: Any) -> dict:
-        changes = {k: params[k] for k in ("active", "coverage", "variants") if k in params}
-        if not changes:
-            raise InvalidParams("params", "give at least one of active, coverage, variants")
-        # An update first writes this node's buffered assignments: allow for a backlog.
-        return (await ref().ask(UpdateExperiment(params["id"], changes), timeout=ADMIN_TIMEOUT)).to_dict()
+async def stats(call: Call[ExperimentsDomain]) -> dict[str, Any]:
+    return await call.domain.stats(call.params["id"])
 
-    async def stats(params: dict, ctx: Any) -> dict:
-        return await ref().ask(GetStats(params["id"]), timeout=ADMIN_TIMEOUT)
 
-    async def assign(params: dict, ctx: Any) -> dict:
-        experiment_id = params["experiment_id"]
-        user_id = params.get("user_id")
-        if user_id is None:
-            principal = getattr(ctx, "principal", None)
-            if principal is None:
-                raise InvalidParams("user_id", "is required when the connection is not authenticated")
-            user_id = principal.sub
-        # `assign_user` unrolled: the table answers at once for all but the users a
-        # weight change moved, and a coroutine per call was ~1 us of the gateway's CPU.
-        answer = assignments.assign(experiment_id, user_id)
-        if type(answer) is LookupNeeded:
-            answer = await look_up(assignments, services.storage, answer, lookup_timeout=LOOKUP_TIMEOUT)
-        return {"experiment_id": experiment_id, "user_id": user_id,
-                "variant": answer.variant, "in_experiment": answer.in_experiment}
+async def assign(call: Call[ExperimentsDomain]) -> dict[str, Any]:
+    experiment_id = call.params["experiment_id"]
+    user_id = call.params.get("user_id")
+    if user_id is None:
+        principal = call.caller.principal
+        if principal is None:
+            raise InvalidParams("user_id", "is required when the connection is not authenticated")
+        user_id = principal.sub
+    answer = await call.domain.assign(experiment_id, user_id)
+    return {"experiment_id": experiment_id, "user_id": user_id,
+            "variant": answer.variant, "in_experiment": answer.in_experiment}
 
-    by_id = {"type": "object", "properties": {"id": _ID}, "required": ["id"], "additionalProperties": False}
-    table.add("experiments.create", create, access=Access.ADMIN, summary="Create an A/B experiment",
-              params={"type": "object", "properties": {
-                  "id": {**_ID, "description": "letters, digits and _ . : -; also the hash seed"},
-                  "name": {"type": "string"},
-                  "variants": _VARIANTS,
-                  "active": {"type": "boolean", "default": True},
-                  "coverage": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},
-              }, "required": ["id", "name", "variants"], "additionalProperties": False},
-              result=_EXPERIMENT)
-    table.add("experiments.get", get, access=Access.ADMIN, summary="One experiment by id",
-              params=by_id, result=_EXPERIMENT)
-    table.add("experiments.list", list_, access=Access.ADMIN,
-              summary="Experiments, oldest first, paged",
-              params={"type": "object", "properties": {**PAGING_SCHEMA}, "additionalProperties": False},
-              result={"type": "object", "properties": {"items": {"type": "array", "items": _EXPERIMENT},
-                                                        "page_info": {"type": "object"}}})
-    table.add("experiments.update", update, access=Access.ADMIN,
-              summary="Change active, coverage or weights (variant names stay); users "
-                      "already assigned keep their variant",
-              params={"type": "object", "properties": {
-                  "id": _ID,
-                  "active": {"type": "boolean"},
-                  "coverage": {"type": "number", "minimum": 0, "maximum": 1},
-                  "variants": _VARIANTS,
-              }, "required": ["id"], "additionalProperties": False},
-              result=_EXPERIMENT)
-    table.add("experiments.stats", stats, access=Access.ADMIN,
-              summary="Exposures per variant and the sample ratio mismatch test (p < 0.001)",
-              params=by_id,
-              result={"type": "object", "properties": {
-                  "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
-                  "total": {"type": "integer"},
-                  "weights": {"type": "object"}, "expected": {"type": "object"},
-                  "chi_square": {"type": ["number", "null"]},
-                  "srm_p_value": {"type": "number"}, "srm_detected": {"type": "boolean"}}})
+
+METHODS = [
+    method("experiments.create", create, access=Access.ADMIN, summary="Create an A/B experiment",
+           params={"type": "object", "properties": {
+               "id": {**_ID, "description": "letters, digits and _ . : -; also the hash seed"},
+               "name": {"type": "string"},
+               "variants": _VARIANTS,
+               "active": {"type": "boolean", "default": True},
+               "coverage": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},
+           }, "required": ["id", "name", "variants"], "additionalProperties": False},
+           result=_EXPERIMENT),
+    method("experiments.get", get, access=Access.ADMIN, summary="One experiment by id",
+           params=_BY_ID, result=_EXPERIMENT),
+    method("experiments.list", list_, access=Access.ADMIN, summary="Experiments, oldest first, paged",
+           params={"type": "object", "properties": {**PAGING_SCHEMA}, "additionalProperties": False},
+           result={"type": "object", "properties": {"items": {"type": "array", "items": _EXPERIMENT},
+                                                     "page_info": {"type": "object"}}}),
+    method("experiments.update", update, access=Access.ADMIN,
+           summary="Change active, coverage or weights (variant names stay); users "
+                   "already assigned keep their variant",
+           params={"type": "object", "properties": {
+               "id": _ID,
+               "active": {"type": "boolean"},
+               "coverage": {"type": "number", "minimum": 0, "maximum": 1},
+               "variants": _VARIANTS,
+           }, "required": ["id"], "additionalProperties": False},
+           result=_EXPERIMENT),
+    method("experiments.stats", stats, access=Access.ADMIN,
+           summary="Exposures per variant and the sample ratio mismatch test (p < 0.001)",
+           params=_BY_ID,
+           result={"type": "object", "properties": {
+               "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+               "total": {"type": "integer"},
+               "weights": {"type": "object"}, "expected": {"type": "object"},
+               "chi_square": {"type": ["number", "null"]},
+               "srm_p_value": {"type": "number"}, "srm_detected": {"type": "boolean"}}}),
     # Inline (run in the connection's reader, no task per call): the answer comes from
     # memory with no await. The one exception is the first call, on this node, for a user
     # in a bucket that a weight or coverage change moved; it reads the user's recorded
-    # variant (one indexed row), bounded by LOOKUP_TIMEOUT, and holds up only the later
-    # requests of that one connection meanwhile.
-    table.add("experiments.assign", assign, inline=True, summary="The caller's (or user_id's) variant",
-              params={"type": "object", "properties": {
-                  "experiment_id": _ID,
-                  "user_id": {"type": "string", "minLength": 1, "maxLength": MAX_USER_ID,
-                              "description": "defaults to the authenticated caller"},
-              }, "required": ["experiment_id"], "additionalProperties": False},
-              result={"type": "object", "properties": {
-                  "experiment_id": {"type": "string"}, "user_id": {"type": "string"},
-                  "variant": {"type": "string"}, "in_experiment": {"type": "boolean"}}})
+    # variant (one indexed row), bounded by the lookup timeout, and holds up only the
+    # later requests of that one connection meanwhile.
+    method("experiments.assign", assign, inline=True, summary="The caller's (or user_id's) variant",
+           params={"type": "object", "properties": {
+               "experiment_id": _ID,
+               "user_id": {"type": "string", "minLength": 1, "maxLength": MAX_USER_ID,
+                           "description": "defaults to the authenticated caller"},
+           }, "required": ["experiment_id"], "additionalProperties": False},
+           result={"type": "object", "properties": {
+               "experiment_id": {"type": "string"}, "user_id": {"type": "string"},
+               "variant": {"type": "string"}, "in_experiment": {"type": "boolean"}}}),
+]

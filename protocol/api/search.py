@@ -7,18 +7,14 @@ from typing import Any
 
 import orjson
 
-from actors.paging import KeysetPage, Slice
-from actors.search.actor import AUTOCOMPLETE_NS, SearchActor
+from actors.search import SearchDomain
 from actors.search.index import AUTOCOMPLETE_MAX
-from actors.search.messages import AddCorrection, Autocomplete, Query
 from protocol.api.catalog import CONTENT_SCHEMA
-from protocol.methods import Access, MethodTable
-from protocol.paging import PAGING_SCHEMA, Listing
-from runtime import ChildSpec
+from protocol.calls import Call
+from protocol.methods import Access, method
+from protocol.paging import PAGING_SCHEMA
 
-NAME = "search"
 SCOPE = "search.query"
-AUTOCOMPLETE_TTL = 300.0
 DEFAULT_SUGGESTIONS = 10
 
 STRINGS = {"type": "array", "items": {"type": "string", "maxLength": 64}, "maxItems": 50}
@@ -38,78 +34,60 @@ COUNTS = {"type": "array", "items": {"type": "object", "properties": {"value": {
                                                                       "count": {"type": "integer"}}}}
 
 
-def children(services: Any) -> list[ChildSpec]:
-    # Building the index of a large catalog takes seconds; give its stop room too.
-    return [ChildSpec(NAME, lambda: SearchActor(services.storage, services.kv, services.node_id),
-                      shutdown_timeout=5.0)]
+async def query(call: Call[SearchDomain]) -> dict[str, Any]:
+    params = call.params
+    listing = call.listing(SCOPE + ":" + _query_key(params))
+    include_facets = params.get("include_facets", False)
+    found = await call.domain.query(params["query"], params.get("filters"), listing.page, include_facets)
+    answer: dict[str, Any] = {"items": [i.to_dict() for i in found.hits.items], "total": found.hits.total,
+                              "page_info": listing.info(found.hits), "corrected_query": found.corrected_query}
+    if include_facets:
+        answer["facets"] = found.facets
+    return answer
 
 
-def register(table: MethodTable, services: Any) -> None:
-    async def query(params: dict, ctx: Any) -> dict:
-        listing = Listing(params, services.cursors, SCOPE + ":" + _query_key(params))
-        page = listing.page
-        if isinstance(page, KeysetPage):
-            msg = Query(params["query"], params.get("filters"), page.limit,
-                        after=None if page.after is None else (float(page.after[0]), str(page.after[1])),
-                        include_facets=params.get("include_facets", False))
-        else:
-            msg = Query(params["query"], params.get("filters"), page.page_size, offset=page.offset,
-                        include_facets=params.get("include_facets", False))
-        result = await services.actor(NAME).ask(msg)
-        info = listing.info(Slice(result.items, result.total, result.next_after))
-        answer: dict[str, Any] = {"items": [i.to_dict() for i in result.items], "total": result.total,
-                                  "page_info": info, "corrected_query": result.corrected_query}
-        if params.get("include_facets"):
-            answer["facets"] = result.facets
-        return answer
-
-    async def autocomplete(params: dict, ctx: Any) -> dict:
-        q = params["q"]
-        limit = params.get("limit", DEFAULT_SUGGESTIONS)
-        key = f"{AUTOCOMPLETE_NS}:{limit}:{q.casefold()}"
-        cached = await services.kv.get(key)
-        if cached is not None:
-            services.metrics.cache_lookup("autocomplete", True)
-            return {"suggestions": orjson.loads(cached)}
-        services.metrics.cache_lookup("autocomplete", False)
-        suggestions = [s.to_dict() for s in await services.actor(NAME).ask(Autocomplete(q, limit))]
-        await services.kv.set(key, orjson.dumps(suggestions), ttl=AUTOCOMPLETE_TTL)
-        return {"suggestions": suggestions}
-
-    async def add_correction(params: dict, ctx: Any) -> dict:
-        await services.actor(NAME).ask(AddCorrection(params["misspelled"], params["corrected"]))
-        return {"ok": True}
-
-    table.add("search.query", query, summary="Full-text search with typo tolerance, filters and facets",
-              params={"type": "object", "properties": {
-                  "query": {"type": "string", "maxLength": 500},
-                  "filters": FILTERS_SCHEMA,
-                  "include_facets": {"type": "boolean"},
-                  **PAGING_SCHEMA},
-                  "required": ["query"], "additionalProperties": False},
-              result={"type": "object", "properties": {
-                  "items": {"type": "array", "items": CONTENT_SCHEMA}, "total": {"type": "integer"},
-                  "page_info": {"type": "object"}, "corrected_query": {"type": ["string", "null"]},
-                  "facets": {"type": "object", "properties": {"genres": COUNTS, "platforms": COUNTS,
-                                                              "year_range": RANGE, "rating_range": RANGE}}}})
-    table.add("search.autocomplete", autocomplete, summary="Title suggestions for a prefix, most popular first",
-              params={"type": "object", "properties": {
-                  "q": {"type": "string", "maxLength": 200},
-                  "limit": {"type": "integer", "minimum": 1, "maximum": AUTOCOMPLETE_MAX}},
-                  "required": ["q"], "additionalProperties": False},
-              result={"type": "object", "properties": {"suggestions": {"type": "array", "items": {
-                  "type": "object", "properties": {"text": {"type": "string"}, "score": {"type": "number"},
-                                                   "type": {"type": "string"}, "content_id": {"type": "string"}}}}}})
-    table.add("search.corrections.add", add_correction, access=Access.ADMIN,
-              summary="Teach a spelling correction; it wins over computed ones",
-              params={"type": "object", "properties": {
-                  "misspelled": {"type": "string", "minLength": 1, "maxLength": 200},
-                  "corrected": {"type": "string", "minLength": 1, "maxLength": 200}},
-                  "required": ["misspelled", "corrected"], "additionalProperties": False},
-              result={"type": "object", "properties": {"ok": {"const": True}}})
+async def autocomplete(call: Call[SearchDomain]) -> dict[str, Any]:
+    limit = call.params.get("limit", DEFAULT_SUGGESTIONS)
+    return {"suggestions": await call.domain.autocomplete(call.params["q"], limit)}
 
 
-def _query_key(params: dict) -> str:
+async def add_correction(call: Call[SearchDomain]) -> dict[str, Any]:
+    await call.domain.add_correction(call.params["misspelled"], call.params["corrected"])
+    return {"ok": True}
+
+
+def _query_key(params: dict[str, Any]) -> str:
     """Binds a cursor to the query and filters it was made for."""
     raw = orjson.dumps([params["query"], params.get("filters")], option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(raw).hexdigest()[:16]
+
+
+METHODS = [
+    method("search.query", query, summary="Full-text search with typo tolerance, filters and facets",
+           params={"type": "object", "properties": {
+               "query": {"type": "string", "maxLength": 500},
+               "filters": FILTERS_SCHEMA,
+               "include_facets": {"type": "boolean"},
+               **PAGING_SCHEMA},
+               "required": ["query"], "additionalProperties": False},
+           result={"type": "object", "properties": {
+               "items": {"type": "array", "items": CONTENT_SCHEMA}, "total": {"type": "integer"},
+               "page_info": {"type": "object"}, "corrected_query": {"type": ["string", "null"]},
+               "facets": {"type": "object", "properties": {"genres": COUNTS, "platforms": COUNTS,
+                                                           "year_range": RANGE, "rating_range": RANGE}}}}),
+    method("search.autocomplete", autocomplete, summary="Title suggestions for a prefix, most popular first",
+           params={"type": "object", "properties": {
+               "q": {"type": "string", "maxLength": 200},
+               "limit": {"type": "integer", "minimum": 1, "maximum": AUTOCOMPLETE_MAX}},
+               "required": ["q"], "additionalProperties": False},
+           result={"type": "object", "properties": {"suggestions": {"type": "array", "items": {
+               "type": "object", "properties": {"text": {"type": "string"}, "score": {"type": "number"},
+                                                "type": {"type": "string"}, "content_id": {"type": "string"}}}}}}),
+    method("search.corrections.add", add_correction, access=Access.ADMIN,
+           summary="Teach a spelling correction; it wins over computed ones",
+           params={"type": "object", "properties": {
+               "misspelled": {"type": "string", "minLength": 1, "maxLength": 200},
+               "corrected": {"type": "string", "minLength": 1, "maxLength": 200}},
+               "required": ["misspelled", "corrected"], "additionalProperties": False},
+           result={"type": "object", "properties": {"ok": {"const": True}}}),
+]

@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from protocol.methods import MethodTable
+from protocol.calls import Call
+from protocol.methods import method
 
 OBJECT = {"type": "object"}
 
 
-def register(table: MethodTable, services: Any) -> None:
-    async def ping(params: dict, ctx: Any) -> dict:
-        return {"pong": True}
+class Node(Protocol):
+    """The process, as the system methods see it."""
 
-    async def health(params: dict, ctx: Any) -> dict:
-        return services.health()
+    def health(self) -> dict[str, Any]:
+        """{status: ok | degraded | shutting_down, version, actors: {name: state}}."""
 
-    async def discover(params: dict, ctx: Any) -> dict:
-        return table.openrpc(title="media-gateway", version=services.version)
+    def discover(self) -> dict[str, Any]:
+        """The OpenRPC document of every method served."""
 
-    table.add("system.ping", ping, summary="Liveness check over the WebSocket", inline=True,
-              result={"type": "object", "properties": {"pong": {"const": True}}})
-    table.add("system.health", health, summary="Process status, version and actor states", inline=True,
-              result={"type": "object", "properties": {"status": {"type": "string"},
-                                                        "version": {"type": "string"},
-                                                        "actors": OBJECT}})
-    table.add("rpc.discover", discover, summary="This OpenRPC document", result=OBJECT, inline=True)
+
+async def ping(call: Call[Node]) -> dict[str, Any]:
+    return {"pong": True}
+
+
+async def health(call: Call[Node]) -> dict[str, Any]:
+    return call.domain.health()
+
+
+async def discover(call: Call[Node]) -> dict[str, Any]:
+    return call.domain.discover()
+
+
+METHODS = [
+    method("system.ping", ping, summary="Liveness check over the WebSocket", inline=True,
+           result={"type": "object", "properties": {"pong": {"const": True}}}),
+    method("system.health", health, summary="Process status, version and actor states", inline=True,
+           result={"type": "object", "properties": {"status": {"type": "string"}, "version": {"type": "string"},
+                                                     "actors": OBJECT}}),
+    method("rpc.discover", discover, summary="This OpenRPC document", result=OBJECT, inline=True),
+]

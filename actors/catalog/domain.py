@@ -1,0 +1,72 @@
+"""The catalog domain's entry: `start(env)` gives its actor's child spec and the facade
+handlers call.
+
+Content reads ask the search index's in-memory copy first (when the application gives
+one as `index`), so a read costs no database round trip; the catalog actor reads
+storage for anything the index lacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from actors.catalog.actor import CatalogActor
+from actors.catalog.messages import GetContent, ListContent, Upsert
+from actors.catalog.model import ContentItem
+from actors.env import DomainEnv
+from actors.paging import Page, Slice
+from runtime import ActorRef, ChildSpec, Registry
+
+NAME = "catalog"
+UPSERT_TIMEOUT = 30.0
+"""Seconds an upsert of up to 1,000 items may take (one transaction, then the index)."""
+
+
+class ItemIndex(Protocol):
+    """An in-memory copy of the catalog (the search index)."""
+
+    async def indexed(self, content_id: str) -> ContentItem | None:
+        """The item if the copy holds it and answers promptly, else None."""
+
+
+class CatalogDomain:
+    """What the node's other parts call on the catalog. `children`: its actor."""
+
+    def __init__(self, env: DomainEnv, index: ItemIndex | None = None) -> None:
+        self._registry: Registry = env.registry
+        self._index = index
+        self.children = [ChildSpec(NAME, lambda: CatalogActor(env.storage, env.kv, env.registry, env.node_id))]
+
+    def _ref(self) -> ActorRef:
+        return self._registry.lookup(NAME)
+
+    async def upsert(self, items: Sequence[ContentItem]) -> int:
+        """Create or replace `items` (stored in one transaction, then indexed); how many."""
+        upserted: int = await self._ref().ask(Upsert(tuple(items)), timeout=UPSERT_TIMEOUT)
+        return upserted
+
+    async def item(self, content_id: str) -> ContentItem:
+        """One content item: the index's copy, else the catalog actor's read of storage
+        (`NotFound` if neither has it).
+
+        The index follows every write made on this node before the write is answered
+        (the catalog tells the search actor before it replies, and the search mailbox is
+        first in, first out), and writes of other nodes within a pub/sub delivery."""
+        if self._index is not None:
+            item = await self._index.indexed(content_id)
+            if item is not None:
+                return item
+        found: ContentItem = await self._ref().ask(GetContent(content_id))
+        return found
+
+    async def list(self, page: Page, sort: str) -> Slice[ContentItem]:
+        """The catalog by `sort` (popularity, title or year), one page."""
+        found: Slice[ContentItem] = await self._ref().ask(ListContent(page, sort))
+        return found
+
+
+def start(env: DomainEnv, *, index: ItemIndex | None = None) -> CatalogDomain:
+    """The catalog domain of this node: its child spec (nothing runs until a supervisor
+    starts it) and its facade."""
+    return CatalogDomain(env, index)
