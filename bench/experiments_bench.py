@@ -7,12 +7,11 @@
    of the rounds' ratios assign/ping, each round against its own ping run (target
    >= 0.9), and the server's CPU time per request (from /proc/<pid>/stat) of each. This machine is noisy: use many short rounds (--rounds 30 --seconds 0.5)
    and quote the median of several runs.
-2. In process: the cost of one assignment straight from the actor's assignment table
-   (`assign_user`: the table call the gateway's handler makes, plus one coroutine
-   the handler skips) and through the actor's mailbox
-   (an ask per call, `ask_assign`), against the bare hash function (`hash_v2`) and the
-   pure assignment (`assign`), in microseconds per call, median of rounds; new users
-   (hash + record + count) and returning ones (sticky cache hit + count).
+2. In process: the cost of one assignment through the one assignment path the
+   gateway's handler takes (`ExperimentsDomain.assign`: the assignment table, no ask),
+   against the bare hash function (`hash_v2`), in microseconds per call, median of
+   rounds; new users (hash + record + count) and returning ones (sticky cache hit +
+   count).
 
     .venv/bin/python bench/experiments_bench.py [--seconds 3] [--rounds 3] [--connections 10,50]
 """
@@ -36,14 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loadgen import closed_loop, cpu_seconds, gateway, median, ping_frame, prebuilt  # noqa: E402
 
-from actors.experiments.actor import ExperimentsActor, ask_assign, assign_user  # noqa: E402
-from actors.experiments.assign import assign, hash_v2  # noqa: E402
-from actors.experiments.messages import CreateExperiment  # noqa: E402
-from actors.experiments.model import create_experiment  # noqa: E402
-from actors.experiments.table import AssignmentTable  # noqa: E402
+from actors import experiments  # noqa: E402
+from actors.env import DomainEnv  # noqa: E402
+from actors.experiments.hashing import hash_v2  # noqa: E402
 from actors.kv import MemoryKV  # noqa: E402
 from actors.storage import connect_storage, migrate  # noqa: E402
-from runtime import spawn  # noqa: E402
+from runtime import Registry, Supervisor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENT = {"id": "checkout-button", "name": "Checkout button",
@@ -117,18 +114,16 @@ def end_to_end(args: argparse.Namespace) -> None:
 
 
 async def server_side(args: argparse.Namespace) -> None:
-    experiment = create_experiment(EXPERIMENT, 0.0)
     n = args.number
     data = tempfile.mkdtemp(prefix="mg-bench-exp-")
     async with connect_storage(f"sqlite:///{data}/gateway.db") as storage:
         await migrate(storage)
+        domain = experiments.start(DomainEnv(storage, MemoryKV(), Registry(), "bench"))
+        supervisor = Supervisor("bench", domain.children)
         async with trio.open_nursery() as nursery:
-            table = AssignmentTable()
-            ref = await spawn(nursery, lambda: ExperimentsActor(storage, MemoryKV(), "bench", table), "experiments")
-            await ref.ask(CreateExperiment(experiment))
-            cases = {"table": assign_user, "ask": ask_assign}
-            results: dict[str, list[float]] = {
-                k: [] for k in ("hash", "assign", "table-new", "table-returning", "ask-new", "ask-returning")}
+            await nursery.start(supervisor.run)
+            experiment = await domain.create(EXPERIMENT)
+            results: dict[str, list[float]] = {k: [] for k in ("hash", "new", "returning")}
             for round_ in range(args.rounds):
                 # The same kind of ids everywhere: 36-character UUIDs, new in each round.
                 ids = [str(uuid.UUID(int=(round_ << 64) + i)) for i in range(n)]
@@ -137,31 +132,22 @@ async def server_side(args: argparse.Namespace) -> None:
                 for u in ids:
                     hash_v2(seed, u)
                 results["hash"].append((time.perf_counter() - t0) / n)
-                t0 = time.perf_counter()
-                for u in ids:
-                    assign(experiment, u)
-                results["assign"].append((time.perf_counter() - t0) / n)
-                for name, call in cases.items():
-                    target = table if name == "table" else ref
-                    users = [f"{name[0]}{u[1:]}" for u in ids]
-                    for kind in ("new", "returning"):
-                        t0 = time.perf_counter()
-                        for i, u in enumerate(users):
-                            await call(target, storage, experiment.id, u)
-                            if i % 1000 == 999:
-                                # The table path never yields: let the flusher write, as
-                                # the gateway's I/O waits do, so its cost is counted.
-                                await trio.sleep(0)
-                        results[f"{name}-{kind}"].append((time.perf_counter() - t0) / n)
-            nursery.cancel_scope.cancel()
+                for kind in ("new", "returning"):
+                    t0 = time.perf_counter()
+                    for i, u in enumerate(ids):
+                        await domain.assign(experiment.id, u)
+                        if i % 1000 == 999:
+                            # The table path never yields: let the flusher write, as
+                            # the gateway's I/O waits do, so its cost is counted.
+                            await trio.sleep(0)
+                    results[kind].append((time.perf_counter() - t0) / n)
+            await supervisor.stop()
     us = {k: median(v) * 1e6 for k, v in results.items()}
     print(f"\nserver side, {n} calls x {args.rounds} rounds, median us per call:")
-    print(f"  hash_v2 alone                       {us['hash']:7.2f}")
-    print(f"  assign() pure                       {us['assign']:7.2f}")
-    for name, label in (("table", "table (the handler's path)"), ("ask", "actor ask")):
-        for kind in ("new", "returning"):
-            v = us[f"{name}-{kind}"]
-            print(f"  {label + ', ' + kind:<35} {v:7.2f}   ({v / us['hash']:.1f}x the hash)")
+    print(f"  hash_v2 alone                                 {us['hash']:7.2f}")
+    for kind in ("new", "returning"):
+        v = us[kind]
+        print(f"  ExperimentsDomain.assign, {kind + ' users':<19} {v:7.2f}   ({v / us['hash']:.1f}x the hash)")
 
 
 def main() -> None:

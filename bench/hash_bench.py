@@ -1,5 +1,6 @@
-"""Per-call cost of the pure hot-path logic: experiment assignment, JWT decode and
-issue, resume rules. Prints the median of several rounds in microseconds.
+"""Per-call cost of the pure hot-path logic: the experiment hash and the assignment
+table's answer for a returning user, JWT decode and issue, resume rules. Prints the
+median of several rounds in microseconds.
 
     .venv/bin/python bench/hash_bench.py [--rounds 5] [--number 20000]
 """
@@ -15,8 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actors.experiments.assign import assign, hash_v2  # noqa: E402
+from actors.experiments.buckets import BUCKETS, encode_claims  # noqa: E402
+from actors.experiments.hashing import hash_v2  # noqa: E402
 from actors.experiments.model import create_experiment  # noqa: E402
+from actors.experiments.store import StoredExperiment  # noqa: E402
+from actors.experiments.table import AssignmentTable  # noqa: E402
 from actors.playback.rules import ResumeRules  # noqa: E402
 from actors.tokens.crypto import JwtCodec  # noqa: E402
 
@@ -31,14 +35,16 @@ def main() -> None:
         {"id": "checkout-button", "name": "Checkout", "variants": ["a", "b", "c"]}, 0.0
     )
     user = str(uuid.UUID(int=12345678901234567890))
+    table = AssignmentTable()
+    table.install(StoredExperiment(experiment, encode_claims([0] * BUCKETS), 1))
+    table.assign(experiment.id, user)
     codec = JwtCodec(b"k" * 32)
     token, _ = codec.issue(user, "family-1", ["user"])
     rules = ResumeRules()
 
     cases = {
         "hash_v2 (36-char uuid)": lambda: hash_v2("checkout-button", user),
-        "assign (3 variants)": lambda: assign(experiment, user),
-        "assign (sticky)": lambda: assign(experiment, user, sticky_variant="b"),
+        "table assign (returning)": lambda: table.assign("checkout-button", user),
         "jwt decode": lambda: codec.decode(token),
         "jwt issue": lambda: codec.issue(user, "family-1", ["user"]),
         "resume rules": lambda: rules.evaluate(1_234_567, 3_600_000),

@@ -1,6 +1,7 @@
-"""The experiments actor against real storage (SQLite in tmp_path, PostgreSQL): weights
-through the actor, stickiness across calls, restarts, a second node and weight
-changes, coverage, exposure counts and the SRM flag, definitions and their errors."""
+"""The experiments domain against real storage (SQLite in tmp_path, PostgreSQL): weights
+through the one assignment path, stickiness across calls, restarts, a second node and
+weight changes, coverage, exposure counts and the SRM flag, definitions and their
+errors."""
 
 from __future__ import annotations
 
@@ -12,27 +13,26 @@ from typing import Any
 import pytest
 import trio
 
+from actors import experiments
+from actors.env import DomainEnv
 from actors.errors import Conflict, InvalidParams, NotFound
-from actors.experiments.actor import ExperimentsActor, ask_assign, assign_user, assign_users
-from actors.experiments.table import AssignmentTable
-from actors.experiments.assign import Assignment, assign
 from actors.experiments.messages import (
-    Assign,
     CreateExperiment,
     Flush,
     GetExperiment,
     GetStats,
     ListExperiments,
-    LookupNeeded,
     UpdateExperiment,
 )
 from actors.experiments.model import Experiment, create_experiment
 from actors.experiments.stats import chi_square_srm
+from actors.experiments.table import Assignment, AssignmentTable, LookupNeeded
 from actors.kv import KV, MemoryKV
-from actors.paging import KeysetPage, OffsetPage
+from actors.paging import KeysetPage
 from actors.storage import Storage, connect_storage, migrate
 from protocol.paging import CursorCodec, Listing
-from runtime import spawn
+from runtime import Registry, Supervisor
+from tests.actors.experiments.oracle import assign
 
 NOW = 1_700_000_000.0
 
@@ -52,56 +52,35 @@ async def storage(aio_loop: object, db_url: str) -> AsyncIterator[Storage]:
 
 
 class Node:
-    """One experiments actor (one gateway node's), started and stopped at will."""
+    """One experiments domain (one gateway node's), its actor started and stopped at will."""
 
     def __init__(self, storage: Storage, kv: KV, node_id: str = "node-a", **options: Any) -> None:
         self.storage = storage
-        self.kv = kv
-        self.node_id = node_id
         # As in the gateway, the table outlives actor incarnations; a new Node is a new process.
-        self.table = AssignmentTable(**options)
-        self.actor: ExperimentsActor | None = None
-        self._scope: trio.CancelScope | None = None
-        self._done = trio.Event()
-
-    def _make(self) -> ExperimentsActor:
-        self.actor = ExperimentsActor(self.storage, self.kv, self.node_id, self.table)
-        return self.actor
+        self.domain = experiments.start(DomainEnv(storage, kv, Registry(), node_id),
+                                        table=AssignmentTable(**options))
+        self.table = self.domain.table.state
+        self._supervisor: Supervisor | None = None
 
     async def start(self, nursery: trio.Nursery) -> Node:
-        self._done = trio.Event()
-
-        async def run(task_status: trio.TaskStatus[None]) -> None:
-            with trio.CancelScope() as self._scope:
-                async with trio.open_nursery() as inner:
-                    self.ref = await spawn(inner, self._make, "experiments")
-                    task_status.started()
-            self._done.set()
-
-        await nursery.start(run)
+        self._supervisor = Supervisor("node", self.domain.children)
+        await nursery.start(self._supervisor.run)
         return self
 
     async def stop(self) -> None:
         """An orderly stop: the actor's stopping() flushes its buffers."""
-        assert self._scope is not None
-        self._scope.cancel()
-        await self._done.wait()
+        assert self._supervisor is not None
+        await self._supervisor.stop()
 
     async def ask(self, msg: object) -> Any:
-        return await self.ref.ask(msg)
+        return await self.domain.table.ref.ask(msg)
 
     async def assign(self, experiment_id: str, user_id: str) -> Assignment:
-        """As the gateway's handler does: from the table, no ask."""
-        return await assign_user(self.table, self.storage, experiment_id, user_id)
-
-    async def ask_assign(self, experiment_id: str, user_id: str) -> Assignment:
-        return await ask_assign(self.ref, self.storage, experiment_id, user_id)
+        """The one assignment path, as the gateway's handler takes it."""
+        return await self.domain.assign(experiment_id, user_id)
 
     async def assign_all(self, experiment_id: str, users: Sequence[str]) -> list[Assignment]:
-        answers: list[Assignment] = []
-        for i in range(0, len(users), 2000):
-            answers += await assign_users(self.ref, self.storage, experiment_id, users[i:i + 2000])
-        return answers
+        return [await self.domain.assign(experiment_id, user) for user in users]
 
     async def create(self, id: str = "exp", variants: object = ("a", "b"), **params: object) -> Experiment:
         experiment = create_experiment({"id": id, "name": id.title(), "variants": list(variants), **params}, NOW)  # type: ignore[call-overload]
@@ -140,11 +119,11 @@ async def eventually(check, timeout: float = 5.0) -> None:  # type: ignore[no-un
     ids=["50-50", "20-30-50"],
 )
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the split does not depend on it
-async def test_100k_users_through_the_actor_fit_the_weights(node: Node, variants: list) -> None:
+async def test_100k_users_fit_the_weights(node: Node, variants: list) -> None:
     experiment = await node.create("split", variants)
     population = users(100_000)
     answers = await node.assign_all("split", population)
-    # The actor answers what the pure GrowthBook assignment answers.
+    # The table answers what the reference GrowthBook assignment answers.
     assert answers == [assign(experiment, u) for u in population]
     counts = Counter(a.variant for a in answers)
     _, p_value = chi_square_srm([counts[n] for n in experiment.variant_names], experiment.weights())
@@ -168,8 +147,6 @@ async def test_same_user_same_variant_on_every_call(node: Node) -> None:
     first = [await node.assign("exp", u) for u in users(300)]
     for _ in range(2):
         assert [await node.assign("exp", u) for u in users(300)] == first
-        # Through the mailbox: the same table, the same answers.
-        assert [await node.ask_assign("exp", u) for u in users(300)] == first
     assert all(a.in_experiment for a in first)
     assert {a.variant for a in first} == {"a", "b", "c"}
 
@@ -369,7 +346,7 @@ async def test_errors(node: Node) -> None:
     with pytest.raises(NotFound):
         await node.ask(GetExperiment("nope"))
     with pytest.raises(NotFound):
-        await node.ask(Assign("nope", "u1"))
+        await node.assign("nope", "u1")
     with pytest.raises(NotFound):
         await node.update("nope", coverage=0.5)
     with pytest.raises(InvalidParams) as bad:
@@ -383,14 +360,14 @@ async def test_errors(node: Node) -> None:
 
 
 async def test_lookups_happen_outside_the_actor(node: Node) -> None:
-    """A user in a disputed bucket with nothing cached: the actor asks the caller to
-    read storage instead of waiting on it."""
+    """A user in a disputed bucket with nothing cached: the table asks the caller to
+    read storage, in the caller's task, instead of the actor waiting on it."""
     await node.create("exp", weighted(("a", 50), ("b", 50)))
     await node.update("exp", variants=weighted(("a", 10), ("b", 90)))
     live = node.table.live["exp"]
     from actors.experiments.buckets import bucket_of
 
     disputed_user = next(u for u in users(1000) if live.disputed[bucket_of(live.seed_bytes, u)])
-    answer = await node.ask(Assign("exp", disputed_user))
+    answer = node.table.assign("exp", disputed_user)
     assert answer == LookupNeeded("exp", disputed_user)
     assert (await node.assign("exp", disputed_user)).variant == "b"

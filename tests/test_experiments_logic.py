@@ -9,13 +9,7 @@ import pytest
 from fnv_hash_fast import fnv1a_32
 
 from actors.errors import InvalidParams
-from actors.experiments.assign import (
-    Assignment,
-    assign,
-    bucket_ranges,
-    choose_variant,
-    hash_v2,
-)
+from actors.experiments.hashing import bucket_ranges, choose_variant, hash_v2
 from actors.experiments.model import (
     Experiment,
     Variant,
@@ -33,6 +27,8 @@ from actors.experiments.stats import (
     gamma_q,
     srm_detected,
 )
+from actors.experiments.table import Assignment
+from tests.actors.experiments.oracle import assign
 
 NOW = 1_700_000_000.0
 

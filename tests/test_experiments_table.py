@@ -8,9 +8,10 @@ import time
 import pytest
 import trio
 
+from actors import experiments
+from actors.env import DomainEnv
 from actors.errors import NotFound, TimedOut
-from actors.experiments.actor import assign_user
-from actors.experiments.assign import Assignment, assign, hash_v2
+from actors.experiments.hashing import hash_v2
 from actors.experiments.buckets import (
     BUCKETS,
     OUT,
@@ -24,7 +25,11 @@ from actors.experiments.buckets import (
 )
 from actors.experiments.model import Experiment, create_experiment, update_experiment
 from actors.experiments.store import StoredExperiment
-from actors.experiments.table import AssignmentTable, LookupNeeded, runs_of
+from actors.experiments.table import Assignment, AssignmentTable, LookupNeeded
+from actors.experiments.writes import runs_of
+from actors.kv import MemoryKV
+from runtime import Registry
+from tests.actors.experiments.oracle import assign
 
 USERS = [f"user-{i:05d}" for i in range(5000)]
 
@@ -133,7 +138,7 @@ def test_disputed_users_need_a_look_up_once() -> None:
     assert table.assign("exp", other) == LookupNeeded("exp", other)
     assert table.resolve("exp", other, None) == assign(after, other)
     live = table.live["exp"]
-    assert live.names[live.pending[other]] == assign(after, other).variant
+    assert live.names[live.unwritten.pending[other]] == assign(after, other).variant
     assert table.lookups == 2
 
 
@@ -199,10 +204,10 @@ def test_bounds() -> None:
         table.assign("exp", u)
     assert table.cached_count() <= 100
     # Never more than max_pending; dropped in steps of flush_batch // 16 below it.
-    assert 300 - 12 <= table.pending_count() <= 300 and table.dropped == 1000 - table.pending_count()
+    assert 300 - 12 <= table.pending_count() <= 300 and table.writes.dropped == 1000 - table.pending_count()
     assert full and full[0] == 200
     # The oldest went first.
-    kept = list(table.live["exp"].pending)
+    kept = list(table.live["exp"].unwritten.pending)
     assert kept == USERS[1000 - len(kept):1000]
 
 
@@ -228,11 +233,11 @@ def test_a_long_outage_drops_the_oldest_whole_parts_first() -> None:
     assert [len(part.users) for part in parts] == [100, 100, 100, 100, 50]
     for u in USERS[450:1000]:
         table.assign("exp", u)
-    assert table.buffered_count() <= 500 and table.dropped == 1000 - table.buffered_count()
+    assert table.buffered_count() <= 500 and table.writes.dropped == 1000 - table.buffered_count()
     live = table.live["exp"]
-    held = [u for part in live.unwritten for u in part.users] + list(live.pending)
+    held = [u for part in live.unwritten.parts for u in part.users] + list(live.unwritten.pending)
     assert held == USERS[1000 - len(held):1000]  # the newest kept, in order
-    assert all(part.users for part in live.unwritten)
+    assert all(part.users for part in live.unwritten.parts)
 
 
 def test_the_cache_keeps_what_was_used_lately_within_its_bound() -> None:
@@ -282,8 +287,10 @@ async def test_a_look_up_is_bounded(autojump_clock: object) -> None:
     table.install(stored(after, revision=2, history=(before,)))
     live = table.live["exp"]
     user = next(u for u in USERS if live.disputed[bucket_of(live.seed_bytes, u)])
+    env = DomainEnv(_HangingStorage(), MemoryKV(), Registry(), "n1")  # type: ignore[arg-type]
+    domain = experiments.start(env, experiments.ExperimentsSettings(lookup_timeout=1.0), table=table)
     start = trio.current_time()
     with pytest.raises(TimedOut):
-        await assign_user(table, _HangingStorage(), "exp", user, lookup_timeout=1.0)  # type: ignore[arg-type]
+        await domain.assign("exp", user)
     assert trio.current_time() - start == pytest.approx(1.0)
     assert not table.pending_count()  # nothing recorded for an unanswered call

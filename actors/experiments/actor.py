@@ -8,9 +8,8 @@
   counts) at least every `flush_interval` seconds, at once when many wait or when an
   experiment changed (so other nodes find this node's records), and `stopping()`
   flushes what is left.
-- Assignments are answered by the table itself (`assign_user`: no ask, no await unless
-  the user's record must be read from storage). The `Assign` / `AssignMany` messages
-  give the same answers through the mailbox, for callers that prefer asking.
+- Assignments are not messages: the table answers them in the caller's task
+  (`ExperimentsDomain.assign`), without an ask.
 
 What may be lost: at most the last `flush_interval` of exposures and first
 assignments if the process dies without stopping. Across nodes, a user first assigned
@@ -24,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -32,12 +31,9 @@ import trio
 
 from actors.errors import Conflict, NotFound, TimedOut, storage_errors
 from actors.experiments import store
-from actors.experiments.assign import Assignment
 from actors.experiments.buckets import BUCKETS, claims_of, encode_claims, merge_claims, variant_table
 from actors.experiments.messages import (
     CHANNEL,
-    Assign,
-    AssignMany,
     CreateExperiment,
     Flush,
     GetExperiment,
@@ -45,25 +41,24 @@ from actors.experiments.messages import (
     ListExperiments,
     Reload,
     ReloadAll,
-    ResolveAssign,
     UpdateExperiment,
 )
 from actors.experiments.model import Experiment, update_experiment
 from actors.experiments.stats import SRM_P_THRESHOLD, chi_square_srm
 from actors.experiments.store import StoredExperiment
-from actors.experiments.table import AssignmentTable, Live, LookupNeeded, Part, runs_of, stored_claims
+from actors.experiments.table import AssignmentTable, Live, stored_claims
+from actors.experiments.writes import Part, runs_of
 from actors.kv import KV
 from actors.kv.notices import MISSED, from_other_nodes
 from actors.paging import OffsetPage, Page, Slice, keyset_slice
 from actors.storage import Storage, StorageError, UniqueViolation
-from runtime import Actor, ActorRef
+from runtime import Actor
 
-__all__ = ["ExperimentsActor", "ask_assign", "assign_user", "assign_users", "look_up"]
+__all__ = ["ExperimentsActor"]
 
 log = logging.getLogger("actors.experiments")
 
 UPDATE_ATTEMPTS = 5
-LOOKUP_BATCH = 500
 
 
 def _now() -> float:
@@ -97,7 +92,7 @@ class ExperimentsActor(Actor):
     # ------------------------------------------------------------------ lifecycle
 
     async def started(self) -> None:
-        self.table.on_backlog = self._want_flush
+        self.table.writes.on_backlog = self._want_flush
         # Subscribe before loading, so no change between the two goes unnoticed.
         self.start_soon(self._listen)
         with trio.move_on_after(2.0):
@@ -122,13 +117,6 @@ class ExperimentsActor(Actor):
 
     async def receive(self, msg: object) -> Any:
         kind = type(msg)
-        if kind is Assign:
-            return self.table.assign(msg.experiment_id, msg.user_id)  # type: ignore[attr-defined]
-        if kind is AssignMany:
-            assign = self.table.assign
-            return tuple(assign(msg.experiment_id, u) for u in msg.user_ids)  # type: ignore[attr-defined]
-        if kind is ResolveAssign:
-            return self.table.resolve(msg.experiment_id, msg.user_id, msg.recorded)  # type: ignore[attr-defined]
         if kind is GetExperiment:
             return (await self._get_live(msg.id)).experiment  # type: ignore[attr-defined]
         if kind is ListExperiments:
@@ -275,10 +263,11 @@ class ExperimentsActor(Actor):
                 log.warning("experiments flush failed (%d assignments kept): %s", self.table.buffered_count(), exc,
                             extra={"event": "experiments.flush_failed", "pending": self.table.buffered_count()})
                 await trio.sleep(self.flush_interval)
-            if self.table.dropped:
-                log.warning("dropped %d unrecorded assignments while storage failed", self.table.dropped,
-                            extra={"event": "experiments.dropped", "count": self.table.dropped})
-                self.table.dropped = 0
+            writes = self.table.writes
+            if writes.dropped:
+                log.warning("dropped %d unrecorded assignments while storage failed", writes.dropped,
+                            extra={"event": "experiments.dropped", "count": writes.dropped})
+                writes.dropped = 0
 
     async def _flush(self) -> None:
         """Write the buffered first assignments and exposure counts there were when
@@ -287,7 +276,7 @@ class ExperimentsActor(Actor):
         table = self.table
         async with self._flush_lock:
             exposures = table.take_exposures()
-            batches = list(_batches(table.take_pending(), table.flush_batch))
+            batches = list(_batches(table.take_pending(), table.writes.flush_batch))
             if exposures and not batches:
                 batches = [[]]  # counts alone
             for batch in batches:
@@ -321,67 +310,6 @@ class ExperimentsActor(Actor):
         while True:
             await trio.sleep(self.resync_interval)
             await self.ref.tell(ReloadAll())
-
-
-# ------------------------------------------------------------------ callers' side
-
-
-async def assign_user(
-    table: AssignmentTable,
-    storage: Storage,
-    experiment_id: str,
-    user_id: str,
-    *,
-    lookup_timeout: float | None = None,
-) -> Assignment:
-    """The user's assignment from the table; awaits only when the user's record must
-    be read from storage (see `look_up`)."""
-    answer = table.assign(experiment_id, user_id)
-    if type(answer) is LookupNeeded:
-        return await look_up(table, storage, answer, lookup_timeout=lookup_timeout)
-    return answer  # type: ignore[return-value]
-
-
-async def look_up(
-    table: AssignmentTable, storage: Storage, needed: LookupNeeded, *, lookup_timeout: float | None = None
-) -> Assignment:
-    """Answer a `LookupNeeded` (a user in a bucket a weight change moved, not cached)
-    from the user's recorded variant, read for at most `lookup_timeout` seconds if
-    given (then `TimedOut`)."""
-    experiment_id, user_id = needed.experiment_id, needed.user_id
-    with trio.move_on_after(math.inf if lookup_timeout is None else lookup_timeout) as scope:
-        with storage_errors():
-            recorded = await store.recorded_variant(storage, experiment_id, user_id)
-        return table.resolve(experiment_id, user_id, recorded)
-    assert scope.cancelled_caught
-    raise TimedOut("Timed out reading the recorded assignment")
-
-
-async def ask_assign(ref: ActorRef, storage: Storage, experiment_id: str, user_id: str) -> Assignment:
-    """`assign_user` through the actor's mailbox."""
-    answer = await ref.ask(Assign(experiment_id, user_id))
-    if type(answer) is LookupNeeded:
-        with storage_errors():
-            recorded = await store.recorded_variant(storage, experiment_id, user_id)
-        answer = await ref.ask(ResolveAssign(experiment_id, user_id, recorded))
-    return answer
-
-
-async def assign_users(
-    ref: ActorRef, storage: Storage, experiment_id: str, user_ids: Sequence[str]
-) -> list[Assignment]:
-    """Many users in one ask; those who need a look-up are read from storage together
-    (`LOOKUP_BATCH` per query)."""
-    answers = list(await ref.ask(AssignMany(experiment_id, tuple(user_ids))))
-    waiting = [i for i, answer in enumerate(answers) if type(answer) is LookupNeeded]
-    for start in range(0, len(waiting), LOOKUP_BATCH):
-        chunk = waiting[start:start + LOOKUP_BATCH]
-        with storage_errors():
-            recorded = await store.recorded_variants(storage, experiment_id, [user_ids[i] for i in chunk])
-        for i in chunk:
-            user_id = user_ids[i]
-            answers[i] = await ref.ask(ResolveAssign(experiment_id, user_id, recorded.get(user_id)))
-    return answers
 
 
 def _batches(parts: list[Part], size: int) -> Iterator[list[Part]]:

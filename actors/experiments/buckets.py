@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 # The user's bucket: hash_v2(seed, user_id) == bucket_of(seed.encode(), user_id) / 10000.
-from actors.experiments.assign import hash_bucket as bucket_of
+from actors.experiments.hashing import hash_bucket as bucket_of
 
 if TYPE_CHECKING:
     from actors.experiments.model import Experiment

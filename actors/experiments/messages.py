@@ -8,22 +8,17 @@ from typing import Any
 import attrs
 
 from actors.experiments.model import Experiment
-from actors.experiments.table import LookupNeeded
 from actors.paging import Page
 
 __all__ = [
     "CHANNEL",
-    "Assign",
-    "AssignMany",
     "CreateExperiment",
     "Flush",
     "GetExperiment",
     "GetStats",
     "ListExperiments",
-    "LookupNeeded",
     "Reload",
     "ReloadAll",
-    "ResolveAssign",
     "UpdateExperiment",
 ]
 
@@ -65,33 +60,6 @@ class GetStats:
     """Answer: the `experiments.stats` result dict."""
 
     id: str
-
-
-@attrs.frozen
-class Assign:
-    """Answer: an `Assignment`, or `LookupNeeded` when the user's recorded assignment
-    must be read from storage first (then send `ResolveAssign`)."""
-
-    experiment_id: str
-    user_id: str
-
-
-@attrs.frozen
-class AssignMany:
-    """`Assign` for each user in one message (bulk jobs, tests): answers a tuple of
-    `Assignment` or `LookupNeeded`, in order."""
-
-    experiment_id: str
-    user_ids: tuple[str, ...]
-
-
-@attrs.frozen
-class ResolveAssign:
-    """`Assign` again, with the variant storage holds for the user (None: none)."""
-
-    experiment_id: str
-    user_id: str
-    recorded: str | None
 
 
 @attrs.frozen

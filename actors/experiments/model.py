@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from actors.errors import InvalidParams
-from actors.experiments.assign import Range, bucket_ranges
+from actors.experiments.hashing import Range, bucket_ranges
 from actors.timefmt import iso_utc
 
 __all__ = [

@@ -14,7 +14,7 @@ import attrs
 import orjson
 
 from actors.experiments.model import Experiment, Variant
-from actors.storage import Queries, placeholders
+from actors.storage import Queries
 
 __all__ = [
     "StoredExperiment",
@@ -24,7 +24,6 @@ __all__ = [
     "insert",
     "record",
     "recorded_variant",
-    "recorded_variants",
     "update",
 ]
 
@@ -119,18 +118,6 @@ async def recorded_variant(db: Queries, experiment_id: str, user_id: str) -> str
         " AND in_experiment = 1",
         experiment_id, user_id,
     )
-
-
-async def recorded_variants(db: Queries, experiment_id: str, user_ids: Sequence[str]) -> dict[str, str]:
-    """`recorded_variant` of many users (those with a record), in one query."""
-    if not user_ids:
-        return {}
-    rows = await db.fetch(
-        "SELECT user_id, variant FROM experiment_assignments WHERE experiment_id = $1"
-        f" AND in_experiment = 1 AND user_id IN ({placeholders(len(user_ids), 2)})",
-        experiment_id, *user_ids,
-    )
-    return {r["user_id"]: r["variant"] for r in rows}
 
 
 async def record(
