@@ -32,21 +32,31 @@ class RunningApp:
         self.url = f"ws://127.0.0.1:{ws_port}/v1"
         self.admin = f"http://127.0.0.1:{admin_port}"
         self.exit_code: int | None = None
+        self.exited = trio.Event()
+
+
+SHUTDOWN_WAIT = 20.0
+"""Seconds the fixture waits for a gateway's graceful stop (its own limit is 10)."""
 
 
 @pytest.fixture
 async def gateway(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[RunningApp]:
-    """A whole gateway (SQLite under tmp_path) serving real sockets inside this test's trio run."""
+    """A whole gateway (SQLite under tmp_path) serving real sockets inside this test's
+    trio run. After the test it is shut down as SIGTERM would, and must stop gracefully
+    (exit code 0) in time."""
     app = App(make_config(tmp_path))
     running: RunningApp | None = None
 
-    async def run(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        nonlocal running
+    async def run(task_status: trio.TaskStatus[tuple[int, int]] = trio.TASK_STATUS_IGNORED) -> None:
         code = await app.run(task_status=task_status)
         assert running is not None
         running.exit_code = code
+        running.exited.set()
 
     ws_port, admin_port = await nursery.start(run)
     running = RunningApp(app, ws_port, admin_port)
     yield running
     app.request_shutdown()
+    with trio.fail_after(SHUTDOWN_WAIT):
+        await running.exited.wait()
+    assert running.exit_code == 0, "the gateway did not stop gracefully"

@@ -10,13 +10,17 @@ from typing import Any
 import trio
 from trio_websocket import ConnectionRejected
 
+from actors.storage import connect_storage
+from actors.tokens.crypto import hash_refresh_token
 from protocol.client import RpcClientError
 from tests.auth_helpers import PASSWORD, create_user_cli, login, register_and_login
-from tests.services import pg_database, pg_url, redis_server, redis_url  # noqa: F401
+from tests.services import aio_loop, pg_database, pg_url, redis_server, redis_url  # noqa: F401
 from tests.support import GatewayProcess, connect, start_nodes, stop
 from tests.test_auth_e2e import rpc_error, until_closed
 
 AUTH_REQUIRED, TOKEN_REVOKED, REUSE = -32001, -32003, -32009
+WAITING_TO_SPEND = """SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+    AND cardinality(pg_blocking_pids(pid)) > 0 AND query LIKE 'UPDATE refresh_tokens SET used_at%'"""
 
 
 async def refused_at_handshake(url: str, token: str) -> bool:
@@ -104,26 +108,31 @@ async def test_revocation_reaches_the_other_node_within_a_second(
 
 
 async def test_concurrent_refreshes_on_two_nodes_exactly_one_wins(
-        tmp_path: Path, pg_url: str, redis_url: str) -> None:  # noqa: F811
+        tmp_path: Path, pg_url: str, redis_url: str, aio_loop: object) -> None:  # noqa: F811
     a, b = two_nodes(tmp_path, pg_url, redis_url)
     try:
         user = await register_and_login(a.url)
         outcomes: list[Any] = []
 
-        async def refresh(url: str, go: trio.Event) -> None:
+        async def refresh(url: str) -> None:
             async with connect(url) as client:
-                await go.wait()
                 try:
                     outcomes.append(await client.call("auth.refresh", {"refresh_token": user["refresh_token"]}))
                 except RpcClientError as exc:
                     outcomes.append(exc.code)
 
-        go = trio.Event()
-        async with trio.open_nursery() as nursery:
-            for url in (a.url, b.url, a.url, b.url):
-                nursery.start_soon(refresh, url, go)
-            await trio.sleep(0.2)
-            go.set()
+        # The barrier: the test holds the token's row locked until all four refreshes,
+        # on both nodes, are inside their transactions waiting to spend it. Refreshes
+        # that ran one after another would never be four at once (deadline).
+        async with connect_storage(pg_url, pool_size=2) as storage, trio.open_nursery() as nursery:
+            async with storage.transaction() as tx:
+                await tx.fetchrow("SELECT used_at FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+                                  hash_refresh_token(user["refresh_token"]))
+                for url in (a.url, b.url, a.url, b.url):
+                    nursery.start_soon(refresh, url)
+                with trio.fail_after(20):
+                    while await storage.fetchval(WAITING_TO_SPEND) < 4:
+                        await trio.sleep(0.02)
         wins = [o for o in outcomes if isinstance(o, dict)]
         assert len(wins) == 1 and sorted(o for o in outcomes if not isinstance(o, dict)) == [REUSE] * 3
     finally:

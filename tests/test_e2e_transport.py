@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import orjson
 import pytest
 import trio
@@ -126,10 +128,22 @@ async def test_a_client_that_stops_reading_is_cut_off(nursery, tmp_path) -> None
     # trio-websocket's client queues one message and then stops reading the socket,
     # so the server's answers pile up until the kernel buffers are full.
     with trio.fail_after(30):
-        async with open_websocket_url(url, message_queue_size=1) as ws:
-            with pytest.raises(ConnectionClosed):
+        async with open_websocket_url(url, message_queue_size=1) as ws, trio.open_nursery() as flooding:
+
+            async def flood() -> None:
+                with contextlib.suppress(ConnectionClosed):
+                    while True:
+                        await ws.send_message(frame)
+
+            flooding.start_soon(flood)
+            while not (app.gateway.connections and all(c.closed for c in app.gateway.connections)):
+                await trio.sleep(0.01)
+            # The server gave up on the client and is closing. Reading again now lets the
+            # answers that were waiting through, then the close frame and its code.
+            with pytest.raises(ConnectionClosed) as info:
                 while True:
-                    await ws.send_message(frame)
+                    await ws.get_message()
+            assert info.value.reason.code == 1008  # policy violation: reads too slowly
     assert app.gateway.connections == set() or all(c.closed for c in app.gateway.connections)
     async with connect(url) as client:
         assert await client.call("system.ping") == {"pong": True}

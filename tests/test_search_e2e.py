@@ -8,10 +8,10 @@ import trio
 
 from actors.catalog.messages import Upsert
 from actors.catalog.model import ContentItem
-from actors.search.messages import AddCorrection
 from protocol import errors
 from gateway.app import App
 from protocol.client import RpcClientError
+from tests.auth_helpers import admin_token, user_token
 from tests.conftest import make_config
 from tests.support import connect, http_get
 
@@ -69,7 +69,7 @@ async def test_paging_both_kinds_without_duplicates(gateway) -> None:
         assert first["page_info"]["total"] == 5 and first["page_info"]["total_pages"] == 3
         by_offset = [i["id"] for p in (1, 2, 3)
                      for i in (await client.call("search.query", {"query": "", "page": p, "page_size": 2}))["items"]]
-        by_cursor, cursor = [], None
+        by_cursor, cursor, cursors = [], None, []
         while True:
             params = {"query": "", "limit": 2, **({"cursor": cursor} if cursor else {})}
             page = await client.call("search.query", params)
@@ -77,14 +77,14 @@ async def test_paging_both_kinds_without_duplicates(gateway) -> None:
             cursor = page["page_info"]["next_cursor"]
             if cursor is None:
                 break
+            cursors.append(cursor)
         assert by_offset == by_cursor and len(set(by_cursor)) == 5
+        # A real cursor of the query "" resumes that query only, not another one.
+        assert (await client.call("search.query", {"query": "", "limit": 2, "cursor": cursors[0]}))["items"]
         with pytest.raises(RpcClientError) as info:
-            await client.call("search.query", {"query": "matrix", "limit": 2, "cursor": cursor or first_cursor(page)})
+            await client.call("search.query", {"query": "matrix", "limit": 2, "cursor": cursors[0]})
         assert info.value.code == errors.INVALID_PARAMS
-
-
-def first_cursor(page: dict) -> str:
-    return "bm90IGEgY3Vyc29y.AAAA"
+        assert info.value.data["errors"] == [{"field": "cursor", "message": "cursor belongs to another listing"}]
 
 
 async def test_autocomplete_is_cached_and_invalidated(gateway) -> None:
@@ -111,11 +111,18 @@ async def test_autocomplete_is_cached_and_invalidated(gateway) -> None:
 
 async def test_learned_corrections_need_admin_and_persist(gateway) -> None:
     await seed(gateway.app)
+    correction = {"misspelled": "padrino", "corrected": "godfather"}
     async with connect(gateway.url) as client:
         with pytest.raises(RpcClientError) as info:
-            await client.call("search.corrections.add", {"misspelled": "godfathr", "corrected": "godfather"})
+            await client.call("search.corrections.add", correction)
         assert info.value.code == errors.AUTH_REQUIRED
-    await gateway.app.registry.lookup("search").ask(AddCorrection("padrino", "godfather"))
+    async with connect(gateway.url, await user_token(gateway)) as user:
+        with pytest.raises(RpcClientError) as info:
+            await user.call("search.corrections.add", correction)
+        assert info.value.code == errors.PERMISSION_DENIED
+        assert (await user.call("search.query", {"query": "padrino"}))["items"] == []  # not learned
+    async with connect(gateway.url, await admin_token(gateway)) as admin:
+        assert await admin.call("search.corrections.add", correction) == {"ok": True}
     async with connect(gateway.url) as client:
         result = await client.call("search.query", {"query": "padrino"})
         assert result["corrected_query"] == "godfather" and result["items"][0]["id"] == "m5"

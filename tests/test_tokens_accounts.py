@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import trio
@@ -301,25 +303,46 @@ async def test_refresh_token_absolute_expiry(storage: Storage, clock: Clock) -> 
         await accounts.refresh(grant.refresh_token)
 
 
+class BeginTogether:
+    """The real storage, except that a transaction begins only once `parties` callers
+    are waiting to begin one: every refresh is in flight at once. (Calls that ran one
+    after another would never all arrive, and the test would fail at its deadline.)"""
+
+    def __init__(self, inner: Storage, parties: int) -> None:
+        self.inner = inner
+        self.parties = parties
+        self.arrived = 0
+        self.all_in = trio.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    @asynccontextmanager
+    async def transaction(self, **options: object) -> AsyncIterator[object]:
+        self.arrived += 1
+        if self.arrived == self.parties:
+            self.all_in.set()
+        await self.all_in.wait()
+        async with self.inner.transaction(**options) as tx:  # type: ignore[arg-type]
+            yield tx
+
+
 async def test_concurrent_refreshes_with_one_token_exactly_one_wins(storage: Storage, clock: Clock) -> None:
-    accounts, revocations = make_accounts(storage, clock)
-    grant = await login_new(accounts)
+    grant = await login_new(make_accounts(storage, clock)[0])
+    accounts, revocations = make_accounts(BeginTogether(storage, 6), clock)  # type: ignore[arg-type]
     wins: list[Grant] = []
     reuses: list[RefreshReuse] = []
 
-    async def attempt(start: trio.Event) -> None:
-        await start.wait()
+    async def attempt() -> None:
         try:
             wins.append(await accounts.refresh(grant.refresh_token))
         except RefreshReuse as exc:
             reuses.append(exc)
 
-    start = trio.Event()
-    async with trio.open_nursery() as nursery:
-        for _ in range(6):
-            nursery.start_soon(attempt, start)
-        await trio.sleep(0)
-        start.set()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            for _ in range(6):
+                nursery.start_soon(attempt)
     assert len(wins) == 1
     assert len(reuses) == 5
     # The losers are a reuse: the family is revoked, so the winner's tokens die too.
