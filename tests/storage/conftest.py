@@ -1,3 +1,3 @@
-"""The storage and KV suites use the service fixtures of tests/services.py (loaded by
+"""The storage suites use the service fixtures of tests/services.py (loaded by
 tests/conftest.py): `storage`, `raw_storage`, `storage_url`, `pg_url`, `redis_url`, ...
 """

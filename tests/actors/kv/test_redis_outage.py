@@ -11,7 +11,7 @@ import trio
 from actors.kv import connect_kv
 
 from tests.services import RedisServer, free_port
-from .helpers import eventually
+from tests.storage.helpers import eventually
 
 
 async def test_redis_restart_is_survived(

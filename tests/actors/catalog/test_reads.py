@@ -31,7 +31,7 @@ from protocol.api import playback as playback_api
 from protocol.calls import Call
 from protocol.methods import MethodTable
 from runtime import ActorRef, Registry, Supervisor
-from tests.test_catalog import item
+from tests.e2e.test_catalog import item
 
 USER = SimpleNamespace(principal=SimpleNamespace(sub="u1"))
 

@@ -16,7 +16,7 @@ from protocol.client import RpcClientError
 from tests.auth_helpers import PASSWORD, create_user_cli, login, register_and_login
 from tests.services import aio_loop, pg_database, pg_url, redis_server, redis_url  # noqa: F401
 from tests.support import GatewayProcess, connect, start_nodes, stop
-from tests.test_auth_e2e import rpc_error, until_closed
+from tests.e2e.test_auth import rpc_error, until_closed
 
 AUTH_REQUIRED, TOKEN_REVOKED, REUSE = -32001, -32003, -32009
 WAITING_TO_SPEND = """SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
