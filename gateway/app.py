@@ -10,7 +10,6 @@ import logging
 import secrets
 import signal
 from collections.abc import AsyncIterator
-from typing import Any
 
 import trio
 
@@ -75,7 +74,7 @@ class App:
 
     # -- what the system methods report (protocol.api.system.Node) ------------------
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> dict[str, object]:
         states = self.supervisor.states() if self.supervisor is not None else {}
         if self.shutting_down:
             status = "shutting_down"
@@ -85,7 +84,7 @@ class App:
             status = "degraded"
         return {"status": status, "version": self.version, "actors": states}
 
-    def discover(self) -> dict[str, Any]:
+    def discover(self) -> dict[str, object]:
         return self.table.openrpc(title="media-gateway", version=self.version)
 
     # -- running ----------------------------------------------------------------------

@@ -30,7 +30,7 @@ class Caller(Protocol):
     def notify(self, method: str, params: object) -> None:
         """Send a server notification without blocking."""
 
-    def close_soon(self, code: int, reason: str, *, after: Sequence[tuple[str, Any]] = ()) -> None:
+    def close_soon(self, code: int, reason: str, *, after: Sequence[tuple[str, object]] = ()) -> None:
         """Send the `after` notifications, then close with `code`, once current answers are out."""
 
 

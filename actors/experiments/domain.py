@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
 
 import attrs
 import trio
@@ -79,7 +78,7 @@ class ExperimentsDomain:
             return self.table.state.resolve(experiment_id, user_id, recorded)
         raise TimedOut("Timed out reading the recorded assignment")
 
-    async def create(self, params: Mapping[str, Any]) -> Experiment:
+    async def create(self, params: Mapping[str, object]) -> Experiment:
         """A new experiment from `experiments.create` params (validated here, every
         problem with its field); `Conflict` if the id exists."""
         experiment = create_experiment(params, int(time.time() * 1000) / 1000)
@@ -96,16 +95,16 @@ class ExperimentsDomain:
         found: Slice[Experiment] = await self.table.ref.ask(ListExperiments(page))
         return found
 
-    async def update(self, experiment_id: str, changes: Mapping[str, Any]) -> Experiment:
+    async def update(self, experiment_id: str, changes: Mapping[str, object]) -> Experiment:
         """Apply `{active?, coverage?, variants?}`; users already assigned keep their variant."""
         # An update first writes this node's buffered assignments: allow for a backlog.
         updated: Experiment = await self.table.ref.ask(UpdateExperiment(experiment_id, changes),
                                                        timeout=self.settings.admin_timeout)
         return updated
 
-    async def stats(self, experiment_id: str) -> dict[str, Any]:
+    async def stats(self, experiment_id: str) -> dict[str, object]:
         """Exposures per variant and the sample ratio mismatch test (`experiments.stats`)."""
-        stats: dict[str, Any] = await self.table.ref.ask(GetStats(experiment_id), timeout=self.settings.admin_timeout)
+        stats: dict[str, object] = await self.table.ref.ask(GetStats(experiment_id), timeout=self.settings.admin_timeout)
         return stats
 
     async def flush(self) -> None:

@@ -67,14 +67,14 @@ class SearchDomain:
         return SearchPage(Slice(result.items, result.total, result.next_after), result.corrected_query,
                           result.facets)
 
-    async def autocomplete(self, q: str, limit: int) -> list[dict[str, Any]]:
+    async def autocomplete(self, q: str, limit: int) -> list[dict[str, object]]:
         """Suggestions for the prefix `q` as JSON objects, from the cache when it has them."""
         key = f"{AUTOCOMPLETE_NS}:{limit}:{q.casefold()}"
         cached = await self._kv.get(key)
         if self._on_cache_lookup is not None:
             self._on_cache_lookup("autocomplete", cached is not None)
         if cached is not None:
-            suggestions: list[dict[str, Any]] = orjson.loads(cached)
+            suggestions: list[dict[str, object]] = orjson.loads(cached)
             return suggestions
         found: list[Suggestion] = await self._ref().ask(Autocomplete(q, limit))
         suggestions = [s.to_dict() for s in found]

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from actors.catalog import CatalogDomain
 from actors.catalog.model import ContentItem
 from actors.errors import InvalidParams
 from protocol.calls import Call
-from protocol.methods import Access, method
+from protocol.methods import Access, Schema, method
 from protocol.paging import PAGING_SCHEMA
 
 MAX_UPSERT = 1000
 
-CONTENT_SCHEMA: dict[str, Any] = {
+CONTENT_SCHEMA: Schema = {
     "type": "object",
     "properties": {
         "id": {"type": "string"}, "title": {"type": "string"},
@@ -27,7 +25,7 @@ CONTENT_SCHEMA: dict[str, Any] = {
 PAGE_INFO = {"type": "object"}
 
 
-async def upsert(call: Call[CatalogDomain]) -> dict[str, Any]:
+async def upsert(call: Call[CatalogDomain]) -> dict[str, object]:
     items = []
     problems: list[tuple[str, str]] = []
     for i, entry in enumerate(call.params["items"]):
@@ -43,11 +41,11 @@ async def upsert(call: Call[CatalogDomain]) -> dict[str, Any]:
     return {"upserted": await call.domain.upsert(items)}
 
 
-async def get(call: Call[CatalogDomain]) -> dict[str, Any]:
+async def get(call: Call[CatalogDomain]) -> dict[str, object]:
     return (await call.domain.item(call.params["id"])).to_dict()
 
 
-async def list_(call: Call[CatalogDomain]) -> dict[str, Any]:
+async def list_(call: Call[CatalogDomain]) -> dict[str, object]:
     sort = call.params.get("sort", "popularity")
     listing = call.listing(f"content.list:{sort}")
     found = await call.domain.list(listing.page, sort)

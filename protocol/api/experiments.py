@@ -8,8 +8,6 @@ memory, without an ask (see `ExperimentsDomain.assign`).
 
 from __future__ import annotations
 
-from typing import Any
-
 from actors.errors import InvalidParams
 from actors.experiments import ExperimentsDomain
 from actors.experiments.model import MAX_EXPERIMENT_ID
@@ -42,32 +40,32 @@ _EXPERIMENT = {
 _BY_ID = {"type": "object", "properties": {"id": _ID}, "required": ["id"], "additionalProperties": False}
 
 
-async def create(call: Call[ExperimentsDomain]) -> dict[str, Any]:
+async def create(call: Call[ExperimentsDomain]) -> dict[str, object]:
     return (await call.domain.create(call.params)).to_dict()
 
 
-async def get(call: Call[ExperimentsDomain]) -> dict[str, Any]:
+async def get(call: Call[ExperimentsDomain]) -> dict[str, object]:
     return (await call.domain.get(call.params["id"])).to_dict()
 
 
-async def list_(call: Call[ExperimentsDomain]) -> dict[str, Any]:
+async def list_(call: Call[ExperimentsDomain]) -> dict[str, object]:
     listing = call.listing(LIST_SCOPE)
     found = await call.domain.list(listing.page)
     return {"items": [e.to_dict() for e in found.items], "page_info": listing.info(found)}
 
 
-async def update(call: Call[ExperimentsDomain]) -> dict[str, Any]:
+async def update(call: Call[ExperimentsDomain]) -> dict[str, object]:
     changes = {k: call.params[k] for k in ("active", "coverage", "variants") if k in call.params}
     if not changes:
         raise InvalidParams("params", "give at least one of active, coverage, variants")
     return (await call.domain.update(call.params["id"], changes)).to_dict()
 
 
-async def stats(call: Call[ExperimentsDomain]) -> dict[str, Any]:
+async def stats(call: Call[ExperimentsDomain]) -> dict[str, object]:
     return await call.domain.stats(call.params["id"])
 
 
-async def assign(call: Call[ExperimentsDomain]) -> dict[str, Any]:
+async def assign(call: Call[ExperimentsDomain]) -> dict[str, object]:
     experiment_id = call.params["experiment_id"]
     user_id = call.params.get("user_id")
     if user_id is None:

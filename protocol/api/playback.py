@@ -7,8 +7,6 @@ items of a listing): `Needs` is what the application gives them.
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 import trio
 
@@ -30,41 +28,41 @@ class Needs:
     catalog: CatalogDomain
 
 
-def _resume(state: ResumeState) -> dict[str, Any]:
+def _resume(state: ResumeState) -> dict[str, object]:
     return {"position_ms": state.position_ms, "offer_resume": state.offer_resume}
 
 
-async def start(call: Call[Needs]) -> dict[str, Any]:
+async def start(call: Call[Needs]) -> dict[str, object]:
     item = await call.domain.catalog.item(call.params["content_id"])
     started = await call.domain.playback.start_session(call.user.sub, item, call.params.get("device_id") or "")
     return {"session_id": started.session_id, "resume": _resume(started.resume)}
 
 
-async def position(call: Call[Needs]) -> dict[str, Any]:
+async def position(call: Call[Needs]) -> dict[str, object]:
     await call.domain.playback.report_position(call.user.sub, call.params["session_id"], call.params["position_ms"])
     return OK
 
 
-async def stop(call: Call[Needs]) -> dict[str, Any]:
+async def stop(call: Call[Needs]) -> dict[str, object]:
     stopped = await call.domain.playback.stop_session(call.user.sub, call.params["session_id"],
                                                       call.params.get("position_ms"))
     return {"position_ms": stopped.position_ms, "completed": stopped.completed}
 
 
-async def resume(call: Call[Needs]) -> dict[str, Any]:
+async def resume(call: Call[Needs]) -> dict[str, object]:
     item = await call.domain.catalog.item(call.params["content_id"])
     state = await call.domain.playback.resume_state(call.user.sub, item)
     return {"content_id": item.id, "position_ms": state.position_ms, "offer_resume": state.offer_resume,
             "completed": state.completed, "updated_at": iso_utc(state.updated_at)}
 
 
-async def continue_watching(call: Call[Needs]) -> dict[str, Any]:
+async def continue_watching(call: Call[Needs]) -> dict[str, object]:
     user = call.user.sub
     listing = call.listing(f"playback.continue_watching:{user}")
     found = await call.domain.playback.continue_watching(user, listing.page)
     rows = found.items
     catalog = call.domain.catalog
-    items: list[dict[str, Any] | None] = [None] * len(rows)
+    items: list[dict[str, object] | None] = [None] * len(rows)
 
     async def fill(i: int, content_id: str) -> None:
         try:

@@ -11,14 +11,14 @@ from actors.search import SearchDomain
 from actors.search.index import AUTOCOMPLETE_MAX
 from protocol.api.catalog import CONTENT_SCHEMA
 from protocol.calls import Call
-from protocol.methods import Access, method
+from protocol.methods import Access, Schema, method
 from protocol.paging import PAGING_SCHEMA
 
 SCOPE = "search.query"
 DEFAULT_SUGGESTIONS = 10
 
 STRINGS = {"type": "array", "items": {"type": "string", "maxLength": 64}, "maxItems": 50}
-FILTERS_SCHEMA: dict[str, Any] = {
+FILTERS_SCHEMA: Schema = {
     "type": "object",
     "properties": {
         "genres": STRINGS, "platforms": STRINGS,
@@ -34,24 +34,24 @@ COUNTS = {"type": "array", "items": {"type": "object", "properties": {"value": {
                                                                       "count": {"type": "integer"}}}}
 
 
-async def query(call: Call[SearchDomain]) -> dict[str, Any]:
+async def query(call: Call[SearchDomain]) -> dict[str, object]:
     params = call.params
     listing = call.listing(SCOPE + ":" + _query_key(params))
     include_facets = params.get("include_facets", False)
     found = await call.domain.query(params["query"], params.get("filters"), listing.page, include_facets)
-    answer: dict[str, Any] = {"items": [i.to_dict() for i in found.hits.items], "total": found.hits.total,
+    answer: dict[str, object] = {"items": [i.to_dict() for i in found.hits.items], "total": found.hits.total,
                               "page_info": listing.info(found.hits), "corrected_query": found.corrected_query}
     if include_facets:
         answer["facets"] = found.facets
     return answer
 
 
-async def autocomplete(call: Call[SearchDomain]) -> dict[str, Any]:
+async def autocomplete(call: Call[SearchDomain]) -> dict[str, object]:
     limit = call.params.get("limit", DEFAULT_SUGGESTIONS)
     return {"suggestions": await call.domain.autocomplete(call.params["q"], limit)}
 
 
-async def add_correction(call: Call[SearchDomain]) -> dict[str, Any]:
+async def add_correction(call: Call[SearchDomain]) -> dict[str, object]:
     await call.domain.add_correction(call.params["misspelled"], call.params["corrected"])
     return {"ok": True}
 

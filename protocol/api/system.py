@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from protocol.calls import Call
 from protocol.methods import method
@@ -13,22 +13,22 @@ OBJECT = {"type": "object"}
 class Node(Protocol):
     """The process, as the system methods see it."""
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> dict[str, object]:
         """{status: ok | degraded | shutting_down, version, actors: {name: state}}."""
 
-    def discover(self) -> dict[str, Any]:
+    def discover(self) -> dict[str, object]:
         """The OpenRPC document of every method served."""
 
 
-async def ping(call: Call[Node]) -> dict[str, Any]:
+async def ping(call: Call[Node]) -> dict[str, object]:
     return {"pong": True}
 
 
-async def health(call: Call[Node]) -> dict[str, Any]:
+async def health(call: Call[Node]) -> dict[str, object]:
     return call.domain.health()
 
 
-async def discover(call: Call[Node]) -> dict[str, Any]:
+async def discover(call: Call[Node]) -> dict[str, object]:
     return call.domain.discover()
 
 

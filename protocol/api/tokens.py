@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
-
 from actors.errors import AuthRequired, DomainError, PermissionDenied, TokenRevoked
 from actors.timefmt import iso_utc
 from actors.tokens import TokensDomain
@@ -20,7 +18,7 @@ from actors.tokens.crypto import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, AccessCl
 from protocol import errors
 from protocol.calls import Call, Caller
 from protocol.errors import RpcError, to_rpc_error
-from protocol.methods import Access, method
+from protocol.methods import Access, Schema, method
 
 CLOSE_REVOKED = 4401
 ADMIN = "admin"
@@ -92,32 +90,32 @@ class BearerCheck:
             raise to_rpc_error(exc) from None  # type: ignore[misc]
 
 
-async def register(call: Call[TokensDomain]) -> dict[str, Any]:
+async def register(call: Call[TokensDomain]) -> dict[str, object]:
     params = call.params
     user_id = await call.domain.accounts.register(params["email"], params["password"], params.get("display_name"))
     return {"user_id": user_id}
 
 
-async def login(call: Call[TokensDomain]) -> dict[str, Any]:
+async def login(call: Call[TokensDomain]) -> dict[str, object]:
     return (await call.domain.accounts.login(call.params["email"], call.params["password"])).to_result()
 
 
-async def refresh(call: Call[TokensDomain]) -> dict[str, Any]:
+async def refresh(call: Call[TokensDomain]) -> dict[str, object]:
     return (await call.domain.accounts.refresh(call.params["refresh_token"])).to_result()
 
 
-async def authenticate(call: Call[TokensDomain]) -> dict[str, Any]:
+async def authenticate(call: Call[TokensDomain]) -> dict[str, object]:
     claims = call.domain.guard.state.check(call.params["access_token"])
     call.caller.principal = claims
     return {"user_id": claims.sub, "roles": list(claims.roles), "expires_at": iso_utc(claims.exp * 1000)}
 
 
-async def logout(call: Call[TokensDomain]) -> dict[str, Any]:
+async def logout(call: Call[TokensDomain]) -> dict[str, object]:
     await call.domain.revoke(call.user.fam, "logout")
     return {"revoked": True}
 
 
-async def revoke_family(call: Call[TokensDomain]) -> dict[str, Any]:
+async def revoke_family(call: Call[TokensDomain]) -> dict[str, object]:
     family_id = call.params["family_id"]
     principal = call.user
     is_admin = ADMIN in principal.roles
@@ -131,18 +129,18 @@ async def revoke_family(call: Call[TokensDomain]) -> dict[str, Any]:
     return {"revoked": True}
 
 
-async def profile(call: Call[TokensDomain]) -> dict[str, Any]:
+async def profile(call: Call[TokensDomain]) -> dict[str, object]:
     return await call.domain.accounts.profile(call.user.sub)
 
 
-def _string(max_length: int, min_length: int = 0) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", "maxLength": max_length}
+def _string(max_length: int, min_length: int = 0) -> Schema:
+    schema: Schema = {"type": "string", "maxLength": max_length}
     if min_length:
         schema["minLength"] = min_length
     return schema
 
 
-def _object(required: list[str], **properties: Any) -> dict[str, Any]:
+def _object(required: list[str], **properties: Schema) -> Schema:
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
