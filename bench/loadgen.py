@@ -55,9 +55,11 @@ def echo_server() -> Server:
 
 def gateway(extra: list[str] | None = None, env: dict[str, str] | None = None) -> Server:
     data = tempfile.mkdtemp(prefix="mg-bench-")
+    # Load generators send far faster on one connection than an app may (the default
+    # rate limit is 100/s): a rate no client reaches keeps the limiter's cost measured.
     return Server([sys.executable, "main.py", "serve", "--port", "0", "--admin-port", "0",
                    "--data-dir", data, *(extra or [])],
-                  env={"MG_LOG_LEVEL": "info", **(env or {})})
+                  env={"MG_LOG_LEVEL": "info", "MG_RATE_LIMIT": "1000000000", **(env or {})})
 
 
 async def closed_loop(url: str, connections: int, seconds: float, make_frame: Callable[[int], bytes],

@@ -34,6 +34,8 @@ nursery. Every socket is closed when its task ends, a refused handshake included
 from __future__ import annotations
 
 import collections
+import ctypes
+import ctypes.util
 import itertools
 import logging
 import struct
@@ -97,6 +99,17 @@ class TransportLimits:
 
 HandshakeAuth = Callable[[str], Awaitable[Any]]
 """Turns an `Authorization` header value into a principal; raises RpcError to refuse."""
+
+
+def _libc_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None  # not glibc: nothing to do
+
+
+_malloc_trim = _libc_malloc_trim()
+TRIM_AFTER = 16 << 20  # bytes of unfinished messages given back before memory is returned to the OS
 
 
 def _text_header(n: int) -> bytes:
@@ -477,11 +490,24 @@ class WebSocketGateway:
         with self._accept_scope:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_writers)
+                nursery.start_soon(self._return_memory)
                 await nursery.start(partial(trio.serve_listeners, handler_nursery=handlers), self._handle, listeners)
                 task_status.started()
 
     def stop_accepting(self) -> None:
         self._accept_scope.cancel()
+
+    async def _return_memory(self) -> None:
+        """glibc keeps freed heap pages for reuse: after unfinished messages of many
+        connections were dropped (16 MiB or more), give the pages back (malloc_trim),
+        at most once a second."""
+        budget = self.budget
+        while True:
+            await trio.sleep(1.0)
+            if budget.released >= TRIM_AFTER:
+                budget.released = 0
+                if _malloc_trim is not None:
+                    _malloc_trim(0)
 
     async def _watch_writers(self) -> None:
         """Close connections whose client stopped reading while a write waits for it."""

@@ -39,11 +39,12 @@ class Refused(Exception):
 class PartialBudget:
     """Bytes held for unfinished messages by all connections of the process."""
 
-    __slots__ = ("limit", "held")
+    __slots__ = ("limit", "held", "released")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held = 0
+        self.released = 0  # bytes given back since the owner last returned memory to the OS
 
 
 class Messages:
@@ -89,6 +90,8 @@ class Messages:
             return
         budget = self.budget
         budget.held += grew
+        if grew < 0:
+            budget.released -= grew
         if not self.held:
             self.since = now
         elif not held:
@@ -100,6 +103,7 @@ class Messages:
     def release(self) -> None:
         """Give everything back (the connection ends)."""
         self.budget.held -= self.held
+        self.budget.released += self.held
         self.held = 0
         self._parts = []
         self._fragments = 0

@@ -35,9 +35,12 @@ class RunningApp:
 
 
 @pytest.fixture
-async def gateway(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[RunningApp]:
-    """A whole gateway (SQLite under tmp_path) serving real sockets inside this test's trio run."""
-    app = App(make_config(tmp_path))
+async def gateway(nursery: trio.Nursery, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[RunningApp]:
+    """A whole gateway (SQLite under tmp_path) serving real sockets inside this test's trio run.
+    `@pytest.mark.gateway_config(name=value)` sets Config fields (say `rate_limit=0` for a
+    test that sends far faster than any app on one connection)."""
+    marker = request.node.get_closest_marker("gateway_config")
+    app = App(make_config(tmp_path, **(marker.kwargs if marker else {})))
     running: RunningApp | None = None
 
     async def run(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
