@@ -50,6 +50,7 @@ from websockets.server import ServerProtocol
 
 from protocol import errors, jsonrpc
 from protocol.errors import RpcError
+from protocol.linger import linger
 from protocol.logthrottle import LogThrottle
 from protocol.ratelimit import TokenBucket
 from protocol.ws_handshake import PATH, AllowedOrigins, Opening, Refusal
@@ -560,6 +561,7 @@ class WebSocketGateway:
                     status = answer.split(b" ", 2)[1].decode("latin-1")
                     self._refused(peer, status, opening.received)
                     await stream.send_all(answer)
+                    await linger(stream, limits.close_timeout)
                 return None
             refusal = opening.check(self.origins)
             if refusal is None:
