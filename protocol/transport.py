@@ -38,13 +38,13 @@ import ctypes
 import ctypes.util
 import itertools
 import logging
+import os
 import struct
 from functools import partial
 from typing import Any, Awaitable, Callable, Sequence
 
 import attrs
 import trio
-from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
@@ -74,7 +74,6 @@ INTERNAL_ERROR = RpcError(errors.INTERNAL_ERROR, "Internal error")
 RECEIVE_SIZE = 65536
 FLUSH_AT = 65536  # inline answers of one read are written once they pass this
 
-_TEXT = Opcode.TEXT
 _OPEN = State.OPEN
 _Invalid = jsonrpc.Invalid
 
@@ -113,6 +112,36 @@ _malloc_trim = _libc_malloc_trim()
 TRIM_AFTER = 16 << 20  # bytes of unfinished messages given back before memory is returned to the OS
 
 
+async def _receive(fd: int) -> bytes:
+    """One read of up to RECEIVE_SIZE bytes (b"" at the end of the stream).
+
+    On the socket's descriptor rather than through trio's SocketStream, which first tries
+    a read that finds nothing (the next request of a client waiting for an answer is
+    never there yet), then waits, reads again and yields to the scheduler once more: one
+    wait and one read here. The wait is the reader's checkpoint."""
+    while True:
+        await trio.lowlevel.wait_readable(fd)
+        try:
+            return os.read(fd, RECEIVE_SIZE)
+        except BlockingIOError:
+            continue
+
+
+async def _send_all(fd: int, data: bytes) -> None:
+    """Write all of `data`: at once when the socket has room (no scheduler round trip,
+    unlike SocketStream.send_all), else waiting until it has."""
+    sent = os.write(fd, data)  # OSError (a reset, a closed pipe) goes to the caller
+    if sent == len(data):
+        return
+    view = memoryview(data)
+    while sent < len(view):
+        await trio.lowlevel.wait_writable(fd)
+        try:
+            sent += os.write(fd, view[sent:])
+        except BlockingIOError:
+            pass
+
+
 def _text_header(n: int) -> bytes:
     """The header of an unmasked, unfragmented text frame of `n` bytes (RFC 6455 5.2):
     built here rather than through `ServerProtocol.send_text`, which costs a Frame object,
@@ -131,16 +160,17 @@ class Connection:
     __slots__ = ("id", "stream", "proto", "gateway", "principal", "peer", "in_flight", "last_received",
                  "closed", "_messages", "_bucket", "_out", "_out_bytes", "_queued", "_sent", "_writes",
                  "_seen", "_writing", "_final", "_eof_sent", "_tasks", "_changed", "_nursery",
-                 "_flush_pending", "__weakref__")
+                 "_flush_pending", "_fd", "__weakref__")
 
     _ids = itertools.count(1)
 
     def __init__(self, stream: trio.SocketStream, proto: ServerProtocol, gateway: "WebSocketGateway",
-                 principal: Any, peer: str) -> None:
+                 principal: Any, peer: str, leftover: bytes = b"") -> None:
         now = trio.current_time()
         limits = gateway.limits
         self.id = next(Connection._ids)
         self.stream = stream
+        self._fd = stream.socket.fileno()
         self.proto = proto
         self.gateway = gateway
         self.principal = principal
@@ -148,7 +178,7 @@ class Connection:
         self.in_flight = 0  # requests read and not yet answered
         self.last_received = now
         self.closed = False  # no more requests are taken once set
-        self._messages = Messages(gateway.budget)
+        self._messages = Messages(proto, gateway.budget, max_size=limits.max_message_size, pending=leftover)
         self._bucket = TokenBucket(limits.rate, limits.burst, now)
         self._out: list[bytes] = []  # frames waiting for the writer
         self._out_bytes = 0
@@ -166,70 +196,59 @@ class Connection:
 
     # ------------------------------------------------------------------ reading
 
-    async def run(self, early: list[Frame]) -> None:
+    async def run(self) -> None:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 if self.gateway.draining:  # the handshake finished as shutdown began
                     nursery.start_soon(self.close, CLOSE_GOING_AWAY, "server shutting down")
                 try:
-                    await self._read(early)
+                    await self._read()
                 finally:
                     self._abort()  # ends the handlers, and wakes a close() waiting for this
         finally:
             self._messages.release()
 
-    async def _read(self, early: list[Frame]) -> None:
-        stream, proto, messages = self.stream, self.proto, self._messages
+    async def _read(self) -> None:
+        messages = self._messages
+        fd = self._fd
         limits = self.gateway.limits
-        if early:
-            await self._on_frames(early, trio.current_time())
+        data = b""  # what came with the handshake is already in `messages`
+        while True:
+            now = trio.current_time()
+            received, refused = messages.receive(data)
+            for message in received:
+                if self.closed:
+                    break  # closing: later requests are not taken
+                await self._on_message(message, now)
+                if self._out_bytes > FLUSH_AT:
+                    await self._flush()
+            if refused is None:
+                try:
+                    messages.hold(now)
+                except Refused as too_much:
+                    refused = too_much
+            if refused is not None:
+                self._fail(refused.code, refused.reason)
             await self._flush()
-        while not self._eof_sent:
+            if self._eof_sent:
+                break
             try:
                 if messages.since is None:
-                    data = await stream.receive_some(RECEIVE_SIZE)
+                    data = await _receive(fd)
                 else:
                     data = None
                     with trio.move_on_at(messages.since + limits.message_timeout):
-                        data = await stream.receive_some(RECEIVE_SIZE)
+                        data = await _receive(fd)
                     if data is None:
                         self._fail(CLOSE_POLICY, "message not finished in time")
                         await self._flush()
-                        continue
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return
+                        break
+            except (OSError, trio.ClosedResourceError):
+                return  # reset by the peer, or closed here
             if not data:
                 return  # the peer closed: nothing is sent to a closed socket
-            now = trio.current_time()
-            proto.receive_data(data)
-            events = proto.events_received()
-            if events:
-                await self._on_frames(events, now)
-            try:
-                messages.hold(len(proto.reader.buffer), now)
-            except Refused as refused:
-                self._fail(refused.code, refused.reason)
-            await self._flush()
         await self._linger()
-
-    async def _on_frames(self, events: list[Frame], now: float) -> None:
-        for frame in events:
-            if frame.opcode is _TEXT and frame.fin:
-                data = frame.data
-            else:
-                try:
-                    data = self._messages.frame(frame)
-                except Refused as refused:
-                    self._fail(refused.code, refused.reason)
-                    return
-                if data is None:
-                    continue
-            if self.closed:
-                return  # closing: later requests are not taken
-            await self._on_message(data, now)
-            if self._out_bytes > FLUSH_AT:
-                await self._flush()
 
     async def _on_message(self, data: bytes, now: float) -> None:
         self.last_received = now
@@ -349,7 +368,7 @@ class Connection:
                         writes.pop()
                     out += writes
                 if out:
-                    await self.stream.send_all(out[0] if len(out) == 1 else b"".join(out))
+                    await _send_all(self._fd, out[0] if len(out) == 1 else b"".join(out))
                 self._sent = upto
                 self._writes += 1
                 if closing:
@@ -360,8 +379,8 @@ class Connection:
                     await self.stream.send_eof()
                     break
                 self._notify_changed()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self._abort()
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+            self._abort()  # the peer is gone
         finally:
             self._writing = False
             self._notify_changed()
@@ -549,7 +568,7 @@ class WebSocketGateway:
             with trio.move_on_after(self.limits.close_timeout, shield=True):
                 await stream.aclose()
 
-    async def _handshake(self, stream: trio.SocketStream, peer: str) -> tuple[ServerProtocol, list[Frame], Any] | None:
+    async def _handshake(self, stream: trio.SocketStream, peer: str) -> tuple[ServerProtocol, bytes, Any] | None:
         limits = self.limits
         opening = Opening(max_request_bytes=limits.max_handshake_bytes, max_message_bytes=limits.max_message_size)
         with trio.move_on_after(limits.handshake_timeout):
@@ -586,7 +605,7 @@ class WebSocketGateway:
                 await stream.send_all(answer)
                 return None
             await stream.send_all(opening.accept())
-            return opening.protocol, opening.early_events, principal
+            return opening.protocol, opening.leftover, principal
         self.count("handshake_refused", "timeout")
         self.log(logging.INFO, "ws.handshake_timeout", "closing a socket from %s: no handshake within %.0f s",
                  peer, limits.handshake_timeout)
@@ -597,13 +616,13 @@ class WebSocketGateway:
         self.log(logging.INFO, "ws.handshake_refused", "refused a handshake from %s: HTTP %s", peer, status)
 
     async def _serve_connection(self, stream: trio.SocketStream, peer: str, proto: ServerProtocol,
-                                early: list[Frame], principal: Any) -> None:
-        conn = Connection(stream, proto, self, principal, peer)
+                                leftover: bytes, principal: Any) -> None:
+        conn = Connection(stream, proto, self, principal, peer, leftover)
         self.connections.add(conn)
         self._connections_changed()
         log.debug("connection %s opened from %s", conn.id, peer, extra={"event": "ws.open", "conn": conn.id})
         try:
-            await conn.run(early)
+            await conn.run()
         finally:
             self.connections.discard(conn)
             self._connections_changed()

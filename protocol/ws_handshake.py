@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 import attrs
 from websockets.datastructures import MultipleValuesError
 from websockets.exceptions import InvalidMessage
-from websockets.frames import Frame
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
@@ -90,8 +89,8 @@ class Opening:
     handshake already ended (`ended`: the parser refused the bytes, or the peer left),
     or `request` is there for the caller to check and then `accept` or `refuse`."""
 
-    __slots__ = ("protocol", "max_request_bytes", "received", "request", "early_events", "peer_eof",
-                 "_accept_response")
+    __slots__ = ("protocol", "max_request_bytes", "received", "request", "leftover", "peer_eof",
+                 "_accept_response", "_tail")
 
     def __init__(self, *, max_request_bytes: int, max_message_bytes: int) -> None:
         self.protocol = ServerProtocol(subprotocols=[SUBPROTOCOL], select_subprotocol=_select,
@@ -99,8 +98,9 @@ class Opening:
         self.max_request_bytes = max_request_bytes
         self.received = 0
         self.request: Request | None = None
-        self.early_events: list[Frame] = []
+        self.leftover = b""  # bytes after the request (frames sent without waiting for the answer)
         self.peer_eof = False
+        self._tail = b""  # the last bytes fed, to find the request's end across reads
         self._accept_response: Response | None = None
 
     def wants(self) -> int:
@@ -120,13 +120,20 @@ class Opening:
             proto.receive_eof()
             return True
         self.received += len(data)
+        # The protocol gets the request and nothing after it: frames go to `Messages`,
+        # which must find the protocol at a frame boundary.
+        seen = self._tail + data
+        head_end = seen.find(b"\r\n\r\n")
+        if head_end >= 0:
+            cut = head_end + 4 - len(self._tail)
+            data, self.leftover = data[:cut], data[cut:]
+        self._tail = seen[-3:]
         proto.receive_data(data)
         events = proto.events_received()
         if events:
             request = events[0]
             assert isinstance(request, Request)
             self.request = request
-            self.early_events = [e for e in events[1:] if isinstance(e, Frame)]
             return True
         if proto.eof_sent:
             return True
@@ -160,7 +167,8 @@ class Opening:
             return None
 
     def accept(self) -> bytes:
-        """The 101 answer; the protocol is then OPEN (see `early_events`)."""
+        """The 101 answer; the protocol is then OPEN (and `leftover` holds what came after
+        the request)."""
         assert self._accept_response is not None, "check() first"
         return self._send(self._accept_response)
 

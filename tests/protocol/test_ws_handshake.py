@@ -43,11 +43,12 @@ def test_the_request_may_arrive_a_byte_at_a_time() -> None:
     assert o.check(ANY) is None
 
 
-def test_frames_sent_with_the_request_are_kept_for_after_the_accept() -> None:
-    o = received(handshake() + text('{"jsonrpc":"2.0","id":1,"method":"system.ping"}'))
+def test_frames_sent_with_the_request_are_left_for_after_the_accept() -> None:
+    ping = text('{"jsonrpc":"2.0","id":1,"method":"system.ping"}')
+    o = received(handshake() + ping)
     assert o.check(ANY) is None
     o.accept()
-    assert [f.data for f in o.early_events] == [b'{"jsonrpc":"2.0","id":1,"method":"system.ping"}']
+    assert o.leftover == ping
 
 
 @pytest.mark.parametrize("offer, chosen", [
