@@ -11,7 +11,7 @@ with the servers interleaved so drift hits all alike. For each: requests/s and t
 server's CPU time per request (utime+stime from /proc/<pid>/stat). Then memory per idle
 connection: RSS growth of each server with 2,000 idle connections open, divided by 2,000.
 
-    .venv/bin/python bench/transport_bench.py [--seconds 3] [--rounds 5] [--baseline-tree /path/to/main]
+    .venv/bin/python bench/transport_bench.py [--seconds 3] [--rounds 5] [--baseline-tree /path/to/main] [--engines]
 """
 
 from __future__ import annotations
@@ -47,6 +47,12 @@ def rss(pid: int) -> int:
 
 def fastapi_server() -> Server:
     return Server([sys.executable, "bench/fastapi_ping.py", "0"])
+
+
+def engine_gateway(engine: str) -> Server:
+    data = tempfile.mkdtemp(prefix="mg-bench-engine-")
+    return Server([sys.executable, "bench/ws_engines.py", engine, "serve", "--port", "0", "--admin-port", "0",
+                   "--data-dir", data], env={"MG_LOG_LEVEL": "info", "MG_RATE_LIMIT": "1000000000"})
 
 
 def tree_gateway(tree: str) -> Server:
@@ -101,9 +107,14 @@ def main() -> None:
     ap.add_argument("--connections", default="16,64")
     ap.add_argument("--idle", type=int, default=2000, help="idle connections for the memory figure (0: skip)")
     ap.add_argument("--baseline-tree", default=None, help="another checkout whose gateway is measured as 'today'")
+    ap.add_argument("--engines", action="store_true",
+                    help="also the gateway with every frame through websockets, and through wsproto (bench/ws_engines.py)")
     args = ap.parse_args()
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
     servers: dict[str, Server] = {"gateway": gateway()}
+    if args.engines:
+        servers["gateway on websockets only"] = engine_gateway("websockets")
+        servers["gateway on wsproto"] = engine_gateway("wsproto")
     if args.baseline_tree:
         servers["today"] = tree_gateway(args.baseline_tree)
     servers["trio-websocket echo"] = echo_server()
@@ -120,9 +131,9 @@ def main() -> None:
                     rps[name].append(result["rps"])
                     cpu[name].append(used / result["count"] * 1e6)
             print(f"\n{conns} connections, {args.rounds} rounds of {args.seconds} s: median (min-max)")
-            print(f"  {'server':<22} {'requests/s':>22} {'server CPU us/request':>24}")
+            print(f"  {'server':<28} {'requests/s':>22} {'server CPU us/request':>24}")
             for name in servers:
-                print(f"  {name:<22} {spread(rps[name], '.0f'):>22} {spread(cpu[name], '.1f'):>24}")
+                print(f"  {name:<28} {spread(rps[name], '.0f'):>22} {spread(cpu[name], '.1f'):>24}")
             g = statistics.median(cpu["gateway"])
             for other in servers:
                 if other != "gateway":
@@ -133,7 +144,7 @@ def main() -> None:
             print(f"\nmemory per idle connection ({args.idle} open, RSS growth / {args.idle}):")
             for name, server in servers.items():
                 per = trio.run(idle_connections, server.url, args.idle, server.proc.pid)
-                print(f"  {name:<22} {per / 1024:6.1f} KiB", flush=True)
+                print(f"  {name:<28} {per / 1024:6.1f} KiB", flush=True)
     finally:
         for server in servers.values():
             server.stop()

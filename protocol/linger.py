@@ -10,6 +10,9 @@ async def linger(stream: trio.SocketStream, seconds: float = 1.0, most: int = 1 
     what the client still sends (bounded), so that closing does not send a reset that
     could destroy the answer before the client reads it."""
     with trio.move_on_after(seconds):
-        await stream.send_eof()
-        while most > 0 and (chunk := await stream.receive_some(65536)):
-            most -= len(chunk)
+        try:
+            await stream.send_eof()  # nothing when our side is closed already
+            while most > 0 and (chunk := await stream.receive_some(65536)):
+                most -= len(chunk)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the client is gone: nothing to wait for

@@ -248,7 +248,7 @@ class Connection:
                 return  # reset by the peer, or closed here
             if not data:
                 return  # the peer closed: nothing is sent to a closed socket
-        await self._linger()
+        await linger(self.stream, limits.close_timeout)
 
     async def _on_message(self, data: bytes, now: float) -> None:
         self.last_received = now
@@ -317,17 +317,6 @@ class Connection:
         if not self.proto.eof_sent:
             self.proto.fail(code, reason)
         self.gateway.count("closed", str(code))
-
-    async def _linger(self) -> None:
-        """After our end of the stream is closed: read and drop until the client closes
-        too (a close of a socket with unread data sends a reset, which can destroy the
-        close frame before the client reads it), for at most `close_timeout`."""
-        with trio.move_on_after(self.gateway.limits.close_timeout):
-            try:
-                while await self.stream.receive_some(RECEIVE_SIZE):
-                    pass
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
 
     # ------------------------------------------------------------------ writing
 
@@ -578,7 +567,7 @@ class WebSocketGateway:
                 answer = opening.answer_bad_request()
                 if answer:
                     status = answer.split(b" ", 2)[1].decode("latin-1")
-                    self._refused(peer, status, opening.received)
+                    self._refused(peer, status)
                     await stream.send_all(answer)
                     await linger(stream, limits.close_timeout)
                 return None
@@ -600,8 +589,7 @@ class WebSocketGateway:
                         refusal = Refusal(401, exc.message + "\n")
             if refusal is not None:
                 answer = opening.refuse(refusal)
-                self._refused(peer, str(refusal.status if isinstance(refusal, Refusal) else refusal.status_code),
-                              opening.received)
+                self._refused(peer, str(refusal.status if isinstance(refusal, Refusal) else refusal.status_code))
                 await stream.send_all(answer)
                 return None
             await stream.send_all(opening.accept())
@@ -611,7 +599,7 @@ class WebSocketGateway:
                  peer, limits.handshake_timeout)
         return None
 
-    def _refused(self, peer: str, status: str, size: int) -> None:
+    def _refused(self, peer: str, status: str) -> None:
         self.count("handshake_refused", status)
         self.log(logging.INFO, "ws.handshake_refused", "refused a handshake from %s: HTTP %s", peer, status)
 

@@ -67,7 +67,7 @@ async def test_same_answers_after_a_restart(tmp_path: Path) -> None:
 
 async def test_two_nodes_give_the_same_answers(
         tmp_path: Path, pg_url: str, redis_url: str, aio_loop: object) -> None:
-    a, b = start_nodes(tmp_path, "--database-url", pg_url, "--redis-url", redis_url,
+    a, b = start_nodes(tmp_path, "--database-url", pg_url, "--redis-url", redis_url, "--rate-limit", "0",
                        env={"JWT_SECRET": "experiments-two-nodes-secret"})
     try:
         token = await admin_login(a.url, "--database-url", pg_url)

@@ -9,22 +9,12 @@ from pathlib import Path
 
 import trio
 
-from tests.e2e.wsraw import open_files, read_all
+from tests.e2e.wsraw import answer_to, open_files, read_all
 from tests.support import GatewayProcess, http_get, stop
 
 
 def admin_port(node: GatewayProcess) -> int:
     return int(node.admin.rsplit(":", 1)[1])
-
-
-async def answer(port: int, data: bytes) -> bytes:
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    async with stream:
-        try:
-            await stream.send_all(data)
-        except trio.BrokenResourceError:
-            pass
-        return await read_all(stream)
 
 
 async def test_bad_requests_get_http_answers_and_the_process_lives(tmp_path: Path) -> None:
@@ -33,12 +23,12 @@ async def test_bad_requests_get_http_answers_and_the_process_lives(tmp_path: Pat
         port = admin_port(node)
         assert await http_get(node.admin + "/healthz") == (200, b"ok\n")
         files = open_files(node.proc.pid)
-        assert (await answer(port, b"\x00\x01\x02 garbage\r\n\r\n")).startswith(b"HTTP/1.1 400")
+        assert (await answer_to(port, b"\x00\x01\x02 garbage\r\n\r\n")).startswith(b"HTTP/1.1 400")
         big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 100_000 + b"\r\n\r\n"
-        assert (await answer(port, big)).startswith(b"HTTP/1.1 431")
-        assert (await answer(port, b"POST /metrics HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\n\r\n")).startswith(
+        assert (await answer_to(port, big)).startswith(b"HTTP/1.1 431")
+        assert (await answer_to(port, b"POST /metrics HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\n\r\n")).startswith(
             b"HTTP/1.1 405")
-        assert (await answer(port, b"HEAD /readyz HTTP/1.1\r\nHost: x\r\n\r\n")).endswith(b"\r\n\r\n")
+        assert (await answer_to(port, b"HEAD /readyz HTTP/1.1\r\nHost: x\r\n\r\n")).endswith(b"\r\n\r\n")
         # A flood of silent sockets: past the bound they get 503 at once; the rest close
         # at the request timeout; meanwhile the process answers.
         silent = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(100)]

@@ -13,7 +13,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
-from tests.e2e.wsraw import close_code_after, healthy, open_files, opened, port_of, read_all
+from tests.e2e.wsraw import answer_to, close_code_after, healthy, open_files, opened, port_of, read_all
 from tests.protocol.wsbytes import frame, handshake, text
 from tests.support import GatewayProcess, stop
 
@@ -82,23 +82,13 @@ async def test_ping_pong_and_fragments_still_work(node: GatewayProcess) -> None:
 async def test_handshake_abuse_is_answered_and_closed(node: GatewayProcess) -> None:
     files = await baseline(node)
     port = port_of(node.url)
-
-    async def answer_to(data: bytes) -> bytes:
-        stream = await trio.open_tcp_stream("127.0.0.1", port)
-        async with stream:
-            try:
-                await stream.send_all(data)
-            except trio.BrokenResourceError:
-                pass
-            return await read_all(stream)
-
-    assert (await answer_to(b"\x16\x03\x01 not http\r\n\r\n")).startswith(b"HTTP/1.1 400")
-    assert (await answer_to(handshake("/v1", upgrade=False))).startswith(b"HTTP/1.1 426")
-    assert (await answer_to(handshake("/v1", "X-Big: " + "b" * 100_000))).startswith(b"HTTP/1.1 431")
+    assert (await answer_to(port, b"\x16\x03\x01 not http\r\n\r\n")).startswith(b"HTTP/1.1 400")
+    assert (await answer_to(port, handshake("/v1", upgrade=False))).startswith(b"HTTP/1.1 426")
+    assert (await answer_to(port, handshake("/v1", "X-Big: " + "b" * 100_000))).startswith(b"HTTP/1.1 431")
     many = [f"X-F{i}: {'f' * 200}" for i in range(100)]  # 20 kB in short lines: past the 16 KiB bound
-    assert (await answer_to(handshake("/v1", *many))).startswith(b"HTTP/1.1 431")
-    assert (await answer_to(handshake("/v1", "Origin: https://evil.example"))).startswith(b"HTTP/1.1 403")
-    assert (await answer_to(handshake("/elsewhere"))).startswith(b"HTTP/1.1 404")
+    assert (await answer_to(port, handshake("/v1", *many))).startswith(b"HTTP/1.1 431")
+    assert (await answer_to(port, handshake("/v1", "Origin: https://evil.example"))).startswith(b"HTTP/1.1 403")
+    assert (await answer_to(port, handshake("/elsewhere"))).startswith(b"HTTP/1.1 404")
     await healthy(node, files)
 
 

@@ -13,8 +13,8 @@ from trio_websocket import open_websocket_url
 from protocol import errors
 from protocol.app import App
 from tests.conftest import make_config
-from tests.e2e.wsraw import healthy, open_files, opened, port_of, read_all, rss_bytes
-from tests.protocol.wsbytes import close_code, frame
+from tests.e2e.wsraw import close_code_after, healthy, open_files, opened, port_of, rss_bytes
+from tests.protocol.wsbytes import frame
 from tests.support import GatewayProcess, http_get, stop
 
 MiB = 1 << 20
@@ -84,13 +84,7 @@ async def test_unfinished_messages_of_1000_connections_stay_within_the_budget(tm
         peak = base
 
         async def one() -> None:
-            stream = await opened(port)
-            async with stream:
-                try:
-                    await stream.send_all(message)
-                except trio.BrokenResourceError:
-                    pass
-                code = close_code(await read_all(stream, 30))
+            code, _ = await close_code_after(port, message, timeout=30)
             codes[code] = codes.get(code, 0) + 1
 
         async def watch() -> None:

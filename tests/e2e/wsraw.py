@@ -54,16 +54,27 @@ async def opened(port: int, *extra: str) -> trio.SocketStream:
     return stream
 
 
-async def close_code_after(port: int, data: bytes) -> tuple[int | None, bytes]:
+async def answer_to(port: int, data: bytes, *, timeout: float = 10.0) -> bytes:
+    """Send `data` on a new socket and read to the end: what the server answers."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        return await _send_then_read(stream, data, timeout)
+
+
+async def close_code_after(port: int, data: bytes, *, timeout: float = 10.0) -> tuple[int | None, bytes]:
     """Open a connection, send `data`, read to the end: the server's close code."""
     stream = await opened(port)
     async with stream:
-        try:
-            await stream.send_all(data)
-        except trio.BrokenResourceError:
-            pass
-        received = await read_all(stream)
+        received = await _send_then_read(stream, data, timeout)
     return close_code(received), received
+
+
+async def _send_then_read(stream: trio.SocketStream, data: bytes, timeout: float) -> bytes:
+    try:
+        await stream.send_all(data)
+    except trio.BrokenResourceError:
+        pass  # the server closed first: its answer may still be there to read
+    return await read_all(stream, timeout)
 
 
 async def healthy(node: GatewayProcess, baseline_files: int, *, files_slack: int = 4) -> None:
