@@ -6,7 +6,8 @@
 - FastAPI + uvicorn[standard] serving the same JSON-RPC ping (bench/fastapi_ping.py;
   `pip install -e '.[bench]'`).
 
-Same client (bench/loadgen.py, closed loop), 16 and 64 connections, several rounds
+Same client for all (bench/loadgen.py, closed loop: by default the lean raw-socket
+client, `--client trio-websocket` for the old one), 16 and 64 connections, several rounds
 with the servers interleaved so drift hits all alike. For each: requests/s and the
 server's CPU time per request (utime+stime from /proc/<pid>/stat). Then memory per idle
 connection: RSS growth of each server with 2,000 idle connections open, divided by 2,000.
@@ -26,7 +27,7 @@ import tempfile
 import trio
 from trio_websocket import open_websocket_url
 
-from loadgen import ROOT, Server, closed_loop, echo_server, gateway, ping_frame
+from loadgen import ROOT, Server, closed_loop, closed_loop_lean, echo_server, gateway, ping_frame
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -107,10 +108,14 @@ def main() -> None:
     ap.add_argument("--connections", default="16,64")
     ap.add_argument("--idle", type=int, default=2000, help="idle connections for the memory figure (0: skip)")
     ap.add_argument("--baseline-tree", default=None, help="another checkout whose gateway is measured as 'today'")
+    ap.add_argument("--client", choices=["lean", "trio-websocket"], default="lean",
+                    help="the load generator: raw sockets (leaves the server more of the machine) or trio-websocket")
     ap.add_argument("--engines", action="store_true",
                     help="also the gateway with every frame through websockets, and through wsproto (bench/ws_engines.py)")
     args = ap.parse_args()
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
+    print("client:", args.client, flush=True)
+    loop = closed_loop_lean if args.client == "lean" else closed_loop
     servers: dict[str, Server] = {"gateway": gateway()}
     if args.engines:
         servers["gateway on websockets only"] = engine_gateway("websockets")
@@ -126,7 +131,7 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, server in servers.items():
                     before = cpu_seconds(server.proc.pid)
-                    result = trio.run(closed_loop, server.url, conns, args.seconds, ping_frame)
+                    result = trio.run(loop, server.url, conns, args.seconds, ping_frame)
                     used = cpu_seconds(server.proc.pid) - before
                     rps[name].append(result["rps"])
                     cpu[name].append(used / result["count"] * 1e6)

@@ -13,7 +13,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
-from tests.e2e.wsraw import answer_to, close_code_after, healthy, open_files, opened, port_of, read_all
+from tests.e2e.wsraw import answer_to, close_code_after, healthy, open_files, opened, port_of, read_all, rss_bytes
 from tests.protocol.wsbytes import frame, handshake, text
 from tests.support import GatewayProcess, stop
 
@@ -31,13 +31,14 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     assert gw.proc.returncode == 0, gw.log
 
 
-async def baseline(node: GatewayProcess) -> int:
+async def baseline(node: GatewayProcess) -> tuple[int, int]:
+    """Open files and RSS before a hostile group."""
     await healthy(node, 10_000)
-    return open_files(node.proc.pid)
+    return open_files(node.proc.pid), rss_bytes(node.proc.pid)
 
 
 async def test_protocol_edges_get_their_close_codes(node: GatewayProcess) -> None:
-    files = await baseline(node)
+    files = await baseline(node)  # open files and RSS
     port = port_of(node.url)
     cases = {
         "invalid UTF-8": (text(b'{"jsonrpc":"2.0","id":1,"method":"\xc3\x28"}'), 1007),
@@ -54,7 +55,7 @@ async def test_protocol_edges_get_their_close_codes(node: GatewayProcess) -> Non
     for name, (data, expected) in cases.items():
         code, received = await close_code_after(port, data)
         assert code == expected, (name, received)
-    await healthy(node, files)
+    await healthy(node, *files)
 
 
 async def test_binary_frames_close_with_1003_for_a_library_client(node: GatewayProcess) -> None:
@@ -80,7 +81,7 @@ async def test_ping_pong_and_fragments_still_work(node: GatewayProcess) -> None:
 
 
 async def test_handshake_abuse_is_answered_and_closed(node: GatewayProcess) -> None:
-    files = await baseline(node)
+    files = await baseline(node)  # open files and RSS
     port = port_of(node.url)
     assert (await answer_to(port, b"\x16\x03\x01 not http\r\n\r\n")).startswith(b"HTTP/1.1 400")
     assert (await answer_to(port, handshake("/v1", upgrade=False))).startswith(b"HTTP/1.1 426")
@@ -89,11 +90,11 @@ async def test_handshake_abuse_is_answered_and_closed(node: GatewayProcess) -> N
     assert (await answer_to(port, handshake("/v1", *many))).startswith(b"HTTP/1.1 431")
     assert (await answer_to(port, handshake("/v1", "Origin: https://evil.example"))).startswith(b"HTTP/1.1 403")
     assert (await answer_to(port, handshake("/elsewhere"))).startswith(b"HTTP/1.1 404")
-    await healthy(node, files)
+    await healthy(node, *files)
 
 
 async def test_slowloris_and_half_open_sockets_are_closed_after_the_handshake_timeout(node: GatewayProcess) -> None:
-    files = await baseline(node)
+    files = await baseline(node)  # open files and RSS
     port = port_of(node.url)
     started = trio.current_time()
 
@@ -121,7 +122,7 @@ async def test_slowloris_and_half_open_sockets_are_closed_after_the_handshake_ti
             nursery.start_soon(dribble, done)
             nursery.start_soon(silent, done)
     assert len(done) == 40 and all(0.9 < t < 5 for t in done), done
-    await healthy(node, files)
+    await healthy(node, *files)
 
 
 async def test_the_jsonrpc_subprotocol_and_allowed_origins(node: GatewayProcess) -> None:

@@ -77,11 +77,19 @@ async def _send_then_read(stream: trio.SocketStream, data: bytes, timeout: float
     return await read_all(stream, timeout)
 
 
-async def healthy(node: GatewayProcess, baseline_files: int, *, files_slack: int = 4) -> None:
-    """The process lives, answers a ping, and its open files come back near the baseline."""
+RSS_SLACK = 64 << 20
+"""How far a hostile group may leave the process's RSS above where it began."""
+
+
+async def healthy(node: GatewayProcess, baseline_files: int, baseline_rss: int | None = None, *,
+                  files_slack: int = 4) -> None:
+    """The process lives, answers a ping, its open files come back near the baseline,
+    and its RSS stays within RSS_SLACK of the baseline's."""
     assert node.proc.poll() is None, node.log
     async with connect(node.url) as client:
         assert await client.call("system.ping") == {"pong": True}
     with trio.fail_after(15):
         while open_files(node.proc.pid) > baseline_files + files_slack:
             await trio.sleep(0.05)
+    if baseline_rss is not None:
+        assert rss_bytes(node.proc.pid) - baseline_rss < RSS_SLACK
