@@ -382,8 +382,7 @@ class Connection:
         """Send a server notification without blocking the caller."""
         if self.closed or self._final or self._nursery is None:
             return
-        if self._out_bytes > self.gateway.limits.max_outbox_bytes:
-            self.gateway.count("closed", "slow_reader")
+        if self._out_bytes > self.gateway.limits.max_outbox_bytes:  # the client does not read
             self._nursery.start_soon(self.close, CLOSE_POLICY, "client reads too slowly")
             return
         self._queue(jsonrpc.notification(method, params))

@@ -158,3 +158,21 @@ async def test_handshakes_in_progress_are_bounded(nursery: trio.Nursery, tmp_pat
         await ws.send_message(ping(1))
         assert orjson.loads(await ws.get_message())["result"] == {"pong": True}
     app.request_shutdown()
+
+
+async def test_notifications_for_a_client_that_does_not_read_are_bounded(gateway) -> None:  # type: ignore[no-untyped-def]
+    stream = await opened(port_of(gateway.url))  # never reads after the handshake
+    async with stream:
+        with trio.fail_after(5):
+            while not gateway.app.gateway.connections:
+                await trio.sleep(0.01)
+        (conn,) = gateway.app.gateway.connections
+        pushed = 0
+        with trio.fail_after(20):
+            while not conn.closed and pushed < 10_000:  # 100 MB at most, if nothing bounded them
+                conn.notify("test.note", {"pad": "n" * 10_000})
+                pushed += 1
+                await trio.sleep(0)
+        assert conn.closed and pushed < 10_000
+        assert conn._out_bytes <= (1 << 20) + 20_000
+    assert gateway.app.gateway.counts["closed", "1008"] == 1
