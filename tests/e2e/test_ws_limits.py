@@ -11,7 +11,7 @@ import trio
 from trio_websocket import open_websocket_url
 
 from protocol import errors
-from protocol.app import App
+from gateway.app import App
 from tests.conftest import make_config
 from tests.e2e.wsraw import close_code_after, healthy, open_files, opened, port_of, read_all, rss_bytes
 from tests.protocol.wsbytes import frame
