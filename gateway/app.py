@@ -23,7 +23,7 @@ from protocol.admin import AdminServer
 from protocol.api.tokens import Revocations
 from protocol.methods import MethodTable
 from protocol.paging import CursorCodec
-from protocol.transport import TransportLimits, WebSocketGateway
+from protocol.transport import AllowedOrigins, TransportLimits, WebSocketGateway
 from runtime import Registry, ShutdownCoordinator, Supervisor
 
 log = logging.getLogger("gateway")
@@ -47,9 +47,17 @@ class App:
         self.engine = jsonrpc.Engine(self.table, on_call=self.metrics.observe_call)
         self.gateway = WebSocketGateway(
             self.engine,
-            limits=TransportLimits(slow_client_timeout=config.slow_client_timeout),
+            limits=TransportLimits(
+                slow_client_timeout=config.slow_client_timeout, handshake_timeout=config.handshake_timeout,
+                max_handshake_bytes=config.max_handshake_bytes, max_message_size=config.max_message_bytes,
+                max_partial_bytes=config.max_partial_bytes, message_timeout=config.message_timeout,
+                rate=config.rate_limit, burst=config.rate_burst),
+            origins=AllowedOrigins.parse(config.allowed_origins),
             on_connections_changed=self.metrics.connections.set,
         )
+        self.metrics.add_callback_counter(
+            "mg_ws_events", "WebSocket events: handshake_refused by status, closed by code, "
+            "rate_limited by request or notification", ("kind", "label"), self.gateway.counts.items)
         self.revocations = Revocations(lambda: self.gateway.connections)
         self.admin = AdminServer(ready=lambda: self.ready, metrics=self.metrics.render)
         self.services: Services | None = None
@@ -121,9 +129,9 @@ class App:
                                                           on_event=self.metrics.on_runtime_event)
                 await nursery.start(supervisor.run)
                 serve_methods(self.table, domains, self, self.revocations, self.gateway)
-                admin_port = await nursery.start(self.admin.serve, cfg.host, cfg.admin_port)
+                admin_port = await nursery.start(self.admin.serve, cfg.admin_host, cfg.admin_port)
                 ws_port = await nursery.start(self.gateway.serve, cfg.host, cfg.port)
-                log.info("listening ws=%s:%s admin=%s:%s", cfg.host, ws_port, cfg.host, admin_port,
+                log.info("listening ws=%s:%s admin=%s:%s", cfg.host, ws_port, cfg.admin_host, admin_port,
                          extra={"event": "listening", "ws_port": ws_port, "admin_port": admin_port})
                 self.ready = True
                 task_status.started((ws_port, admin_port))
@@ -161,7 +169,8 @@ class App:
         total = cfg.shutdown_timeout
         coord = ShutdownCoordinator(total)
         coord.add_phase("stop-accepting", 1.0)
-        coord.add_phase("drain-connections", max(1.0, total * 0.5))
+        drain_for = total * 0.5  # within the whole: a drain that ends at its deadline is the normal path
+        coord.add_phase("drain-connections", drain_for)
         coord.add_phase("close-connections", 2.0)
         coord.add_phase("stop-actors", max(1.0, total * 0.3))
         coord.add_phase("close-pools", 2.0)
@@ -172,7 +181,7 @@ class App:
             self.gateway.begin_shutdown()
 
         async def drain() -> None:
-            await self.gateway.drain(cfg.drain_quiet)
+            await self.gateway.drain(cfg.drain_quiet, deadline=trio.current_time() + drain_for * 0.9)
 
         coord.add_task("stop-accepting", "websocket", stop_accepting)
         coord.add_task("drain-connections", "websocket", drain)

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="WebSocket port, 0 picks one (env MG_PORT)")
     serve.add_argument("--admin-port", type=_port, default=_env("MG_ADMIN_PORT", "8081"),
                        help="HTTP health/metrics port, 0 picks one (env MG_ADMIN_PORT)")
+    serve.add_argument("--admin-host", default=_env("MG_ADMIN_HOST", "127.0.0.1"),
+                       help="address of the admin port, whatever --host is (env MG_ADMIN_HOST)")
     serve.add_argument("--jwt-secret", default=_env("JWT_SECRET"), help="env JWT_SECRET; default generated into the data dir")
     serve.add_argument("--shutdown-timeout", type=_seconds, default=_env("MG_SHUTDOWN_TIMEOUT", "25"),
                        help="seconds for a graceful shutdown before exiting 1 (env MG_SHUTDOWN_TIMEOUT)")
@@ -59,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds within which a playback position is written (env MG_PLAYBACK_FLUSH_INTERVAL)")
     serve.add_argument("--playback-idle-timeout", type=_seconds, default=_env("MG_PLAYBACK_IDLE_TIMEOUT", "1800"),
                        help="seconds after which a playback session without updates closes (env MG_PLAYBACK_IDLE_TIMEOUT)")
+
+    _add_transport_limits(serve)
 
     migrate = sub.add_parser("migrate", help="apply pending migrations and exit")
     _add_common(migrate)
@@ -88,6 +92,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1e9:
+        raise ValueError(text)
+    return value
+
+
+def _burst(text: str) -> int:
+    value = int(text)
+    if not 100 <= value <= 1_000_000_000:
+        raise ValueError(text)
+    return value
+
+
+def _size(text: str) -> int:
+    value = int(text)
+    if not 1024 <= value <= 1 << 40:
+        raise ValueError(text)
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -112,12 +137,38 @@ def _seconds(text: str) -> float:
 _port.__name__ = "port number"  # argparse names the type in its error message
 _seconds.__name__ = "positive number of seconds"
 _pool_size.__name__ = "pool size (1-1000)"
+_rate.__name__ = "rate (0 or more per second)"
+_burst.__name__ = "burst (at least 100)"
+_size.__name__ = "size in bytes (at least 1024)"
+
+
+TRANSPORT_OPTIONS = (  # flag, env, type, default, help; README "Limits" says more
+    ("--allowed-origins", "MG_ALLOWED_ORIGINS", str, "",
+     "browser origins allowed to connect: comma-separated, * for any; default the gateway's own origin only"),
+    ("--rate-limit", "MG_RATE_LIMIT", _rate, "100", "requests per second per connection after the burst; 0: off"),
+    ("--rate-burst", "MG_RATE_BURST", _burst, "200", "requests a connection may send at once (at least 100, a batch)"),
+    ("--handshake-timeout", "MG_HANDSHAKE_TIMEOUT", _seconds, "10", "seconds to finish the WebSocket handshake"),
+    ("--max-handshake-bytes", "MG_MAX_HANDSHAKE_BYTES", _size, "16384", "largest handshake request (431 past it)"),
+    ("--max-message-bytes", "MG_MAX_MESSAGE_BYTES", _size, "1048576", "largest message, also what one connection "
+     "may hold unfinished (1009 past it)"),
+    ("--max-partial-bytes", "MG_MAX_PARTIAL_BYTES", _size, "67108864",
+     "bytes of unfinished messages all connections together may hold (1009 past it)"),
+    ("--message-timeout", "MG_MESSAGE_TIMEOUT", _seconds, "15", "seconds to finish a message once begun (1008)"),
+)
+
+
+def _add_transport_limits(p: argparse.ArgumentParser) -> None:
+    for flag, env, kind, default, text in TRANSPORT_OPTIONS:
+        p.add_argument(flag, type=kind, default=_env(env, default),
+                       help=f"{text} (env {env})")
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
     serve_only = {name: getattr(args, name) for name in (
         "host", "port", "admin_port", "jwt_secret", "shutdown_timeout", "db_pool_size", "db_timeout",
-        "playback_flush_interval", "playback_idle_timeout") if hasattr(args, name)}
+        "playback_flush_interval", "playback_idle_timeout", "admin_host", "allowed_origins", "rate_limit",
+        "rate_burst", "handshake_timeout", "max_handshake_bytes", "max_message_bytes", "max_partial_bytes",
+        "message_timeout") if hasattr(args, name)}
     return Config(
         data_dir=Path(args.data_dir),
         database_url=args.database_url,
@@ -150,7 +201,7 @@ def serve(config: Config) -> int:
     except* (OSError, StorageError, MigrationError) as group:
         failures.extend(leaves(group))
     for exc in failures:
-        where = f" (ws {config.host}:{config.port}, admin {config.host}:{config.admin_port})" if isinstance(exc, OSError) else ""
+        where = f" (ws {config.host}:{config.port}, admin {config.admin_host}:{config.admin_port})" if isinstance(exc, OSError) else ""
         log.error("cannot start%s: %s", where, exc, extra={"event": "startup.failed"})
     return 1
 

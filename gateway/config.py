@@ -28,6 +28,16 @@ class Config:
     playback_idle_timeout: float = 1800.0
     drain_quiet: float = 0.5
     slow_client_timeout: float = 10.0
+    # The WebSocket port's limits (README, "Limits") and the admin port's address.
+    admin_host: str = "127.0.0.1"
+    allowed_origins: str = ""
+    rate_limit: float = 100.0
+    rate_burst: int = 200
+    handshake_timeout: float = 10.0
+    max_handshake_bytes: int = 16 * 1024
+    max_message_bytes: int = 1 << 20
+    max_partial_bytes: int = 64 << 20
+    message_timeout: float = 15.0
 
     @property
     def effective_database_url(self) -> str:

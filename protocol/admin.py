@@ -1,4 +1,12 @@
-"""The admin HTTP port: `/healthz`, `/readyz`, `/metrics` (HTTP/1.1 via h11)."""
+"""The admin HTTP port: `/healthz`, `/readyz`, `/metrics` (HTTP/1.1 via h11).
+
+Routes are a table (`add_route`), so pages such as a console can be added beside them.
+Each connection answers one request and closes. Bounded like the WebSocket port:
+a request larger than 16 KiB gets 431, bytes that are no HTTP request get 400, a
+request not received within `request_timeout` is closed, at most `max_connections`
+are served at once (past that a socket gets a 503 and is closed), and nothing one
+connection raises leaves its task.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +16,43 @@ from typing import Callable
 import h11
 import trio
 
+from protocol.linger import linger
+from protocol.logthrottle import LogThrottle
+
 log = logging.getLogger("protocol.admin")
 
 MAX_REQUEST_BYTES = 16 * 1024
-REASONS = {200: b"OK", 404: b"Not Found", 405: b"Method Not Allowed", 503: b"Service Unavailable"}
+REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed",
+           431: b"Request Header Fields Too Large", 503: b"Service Unavailable"}
+TEXT = b"text/plain; charset=utf-8"
+BUSY = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n"
+        b"connection: close\r\n\r\nbusy\n")
+
+Answer = tuple[int, bytes, bytes]
+"""An answer: status, content type, body."""
+
+Route = Callable[[h11.Request], Answer]
 
 
 class AdminServer:
-    def __init__(self, *, ready: Callable[[], bool], metrics: Callable[[], bytes]) -> None:
+    def __init__(self, *, ready: Callable[[], bool], metrics: Callable[[], bytes],
+                 max_connections: int = 64, request_timeout: float = 10.0) -> None:
         self._ready = ready
         self._metrics = metrics
+        self.max_connections = max_connections
+        self.request_timeout = request_timeout
         self.port: int | None = None
+        self.routes: dict[bytes, Route] = {
+            b"/healthz": lambda request: (200, TEXT, b"ok\n"),
+            b"/readyz": self._readyz,
+            b"/metrics": lambda request: (200, b"text/plain; version=0.0.4; charset=utf-8", self._metrics()),
+        }
+        self._open = 0
+        self._throttle = LogThrottle()
+
+    def add_route(self, path: str, route: Route) -> None:
+        """Serve GET/HEAD `path` (query string ignored) with `route`."""
+        self.routes[path.encode()] = route
 
     async def serve(self, host: str, port: int, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(port, host=host)
@@ -27,42 +61,68 @@ class AdminServer:
             await nursery.start(trio.serve_listeners, self._handle, listeners)
             task_status.started(self.port)
 
-    def _route(self, method: bytes, target: bytes) -> tuple[int, bytes, bytes]:
-        path = target.split(b"?", 1)[0]
-        if method not in (b"GET", b"HEAD"):
-            return 405, b"text/plain", b"method not allowed\n"
-        if path == b"/healthz":
-            return 200, b"text/plain", b"ok\n"
-        if path == b"/readyz":
-            if self._ready():
-                return 200, b"text/plain", b"ready\n"
-            return 503, b"text/plain", b"not ready\n"
-        if path == b"/metrics":
-            return 200, b"text/plain; version=0.0.4; charset=utf-8", self._metrics()
-        return 404, b"text/plain", b"not found\n"
+    def _readyz(self, request: h11.Request) -> Answer:
+        if self._ready():
+            return 200, TEXT, b"ready\n"
+        return 503, TEXT, b"not ready\n"
+
+    def _route(self, request: h11.Request) -> Answer:
+        if request.method not in (b"GET", b"HEAD"):
+            return 405, TEXT, b"method not allowed\n"
+        route = self.routes.get(request.target.split(b"?", 1)[0])
+        if route is None:
+            return 404, TEXT, b"not found\n"
+        return route(request)
 
     async def _handle(self, stream: trio.SocketStream) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_BYTES)
+        """The containment boundary of one admin connection."""
         try:
-            with trio.move_on_after(10):
-                while True:
-                    event = conn.next_event()
-                    if event is h11.NEED_DATA:
-                        data = await stream.receive_some(4096)
-                        conn.receive_data(data)
-                        if not data:
-                            return
-                        continue
-                    if isinstance(event, h11.Request):
-                        status, ctype, body = self._route(event.method, event.target)
-                        headers = [("content-type", ctype), ("content-length", str(len(body))), ("connection", "close")]
-                        await stream.send_all(conn.send(h11.Response(status_code=status, headers=headers, reason=REASONS.get(status, b""))))
-                        if event.method != b"HEAD":
-                            await stream.send_all(conn.send(h11.Data(data=body)))
-                        await stream.send_all(conn.send(h11.EndOfMessage()))
-                    return
-        except (h11.RemoteProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
-            return
+            if self._open >= self.max_connections:
+                with trio.move_on_after(1):
+                    await stream.send_all(BUSY)
+                return
+            self._open += 1
+            try:
+                with trio.move_on_after(self.request_timeout):
+                    await self._answer(stream)
+            finally:
+                self._open -= 1
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        except Exception:
+            if (dropped := self._throttle.allow("admin.error", trio.current_time())) is not None:
+                log.exception("admin request failed (%d more not logged)", dropped, extra={"event": "admin.error"})
         finally:
             with trio.move_on_after(1, shield=True):
                 await stream.aclose()
+
+    async def _answer(self, stream: trio.SocketStream) -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_BYTES)
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                status = exc.error_status_hint
+                await self._send(stream, conn, None, (status, TEXT, REASONS.get(status, b"bad request").lower() + b"\n"))
+                await linger(stream)
+                return
+            if event is h11.NEED_DATA:
+                data = await stream.receive_some(4096)
+                conn.receive_data(data)
+                if not data and conn.their_state is h11.IDLE and not conn.trailing_data[0]:
+                    return  # connected and left without a word
+                continue
+            if isinstance(event, h11.Request):
+                await self._send(stream, conn, event, self._route(event))
+            return
+
+    @staticmethod
+    async def _send(stream: trio.SocketStream, conn: h11.Connection, request: h11.Request | None,
+                    answer: Answer) -> None:
+        status, ctype, body = answer
+        headers = [("content-type", ctype), ("content-length", str(len(body))), ("connection", "close")]
+        out = conn.send(h11.Response(status_code=status, headers=headers, reason=REASONS.get(status, b"")))
+        if request is None or request.method != b"HEAD":
+            out += conn.send(h11.Data(data=body))
+        out += conn.send(h11.EndOfMessage())
+        await stream.send_all(out)

@@ -209,7 +209,12 @@ class Engine:
 
 def reject_frame(data: str | bytes, error: RpcError) -> bytes | None:
     """Answer every call in a frame with `error` (used once shutdown has begun)."""
-    parsed = parse(data)
+    return reject(parse(data), error)
+
+
+def reject(parsed: Message | list[Message], error: RpcError) -> bytes | None:
+    """Answer every request of a parsed frame with `error` (notifications get nothing,
+    invalid members their own error): shutting down, over the rate limit."""
     members = parsed if isinstance(parsed, list) else [parsed]
     answers = []
     for m in members:

@@ -40,11 +40,13 @@ SHUTDOWN_WAIT = 20.0
 
 
 @pytest.fixture
-async def gateway(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[RunningApp]:
+async def gateway(nursery: trio.Nursery, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[RunningApp]:
     """A whole gateway (SQLite under tmp_path) serving real sockets inside this test's
     trio run. After the test it is shut down as SIGTERM would, and must stop gracefully
-    (exit code 0) in time."""
-    app = App(make_config(tmp_path))
+    (exit code 0) in time. `@pytest.mark.gateway_config(name=value)` sets Config fields
+    (say `rate_limit=0` for a test that sends far faster than any app on one connection)."""
+    marker = request.node.get_closest_marker("gateway_config")
+    app = App(make_config(tmp_path, **(marker.kwargs if marker else {})))
     running: RunningApp | None = None
 
     async def run(task_status: trio.TaskStatus[tuple[int, int]] = trio.TASK_STATUS_IGNORED) -> None:

@@ -147,6 +147,7 @@ async def test_assign_defaults_to_the_caller(gateway: Any) -> None:
         assert await anonymous.call("experiments.assign", {"experiment_id": "e", "user_id": someone["user_id"]}) == mine
 
 
+@pytest.mark.gateway_config(rate_limit=0)  # 2,000 calls in a row on one connection
 async def test_assignments_stats_and_stickiness_over_the_wire(gateway: Any) -> None:
     async with connect(gateway.url, await admin_token(gateway)) as admin, connect(gateway.url) as client:
         await admin.call("experiments.create", {"id": "e", "name": "E", "variants": ["a", "b"]})

@@ -40,7 +40,7 @@ async def admin_login(url: str, *data_args: str) -> str:
 
 async def test_same_answers_after_a_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    first = GatewayProcess(data)
+    first = GatewayProcess(data, "--rate-limit", "0")  # assign_all: many calls in a row on one connection
     try:
         token = await admin_login(first.url, "--data-dir", str(data))
         async with connect(first.url, token) as admin:
@@ -50,7 +50,7 @@ async def test_same_answers_after_a_restart(tmp_path: Path) -> None:
         # The assignments and exposures are still in the write-behind buffers: SIGTERM
         # flushes them.
         assert first.terminate() == 0
-    second = GatewayProcess(data)
+    second = GatewayProcess(data, "--rate-limit", "0")
     try:
         assert await assign_all(second.url, "e", USERS) == before
         async with connect(second.url, token) as admin:
@@ -67,7 +67,7 @@ async def test_same_answers_after_a_restart(tmp_path: Path) -> None:
 
 async def test_two_nodes_give_the_same_answers(
         tmp_path: Path, pg_url: str, redis_url: str, aio_loop: object) -> None:
-    a, b = start_nodes(tmp_path, "--database-url", pg_url, "--redis-url", redis_url,
+    a, b = start_nodes(tmp_path, "--database-url", pg_url, "--redis-url", redis_url, "--rate-limit", "0",
                        env={"JWT_SECRET": "experiments-two-nodes-secret"})
     try:
         token = await admin_login(a.url, "--database-url", pg_url)

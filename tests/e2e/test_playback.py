@@ -161,6 +161,7 @@ async def test_continue_watching(gateway: Any) -> None:
         assert err.code == errors.INVALID_PARAMS
 
 
+@pytest.mark.gateway_config(rate_limit=0)  # coalescing, not the rate limit, is tested here
 async def test_a_fast_sender_is_coalesced_not_failed(gateway: Any) -> None:
     await seed(gateway)
     user = await new_user(gateway)

@@ -58,7 +58,7 @@ async def test_sigterm_then_restart_keeps_the_last_position(tmp_path: Path) -> N
     data = tmp_path / "data"
     import_films(tmp_path, "--data-dir", str(data))
     # An interval far longer than the test: only the stop can have written them.
-    first = GatewayProcess(data, "--playback-flush-interval", "600")
+    first = GatewayProcess(data, "--playback-flush-interval", "600", "--rate-limit", "0")  # 250 in a row
     try:
         user = await register_and_login(first.url)
         async with connect(first.url, user["access_token"]) as client:

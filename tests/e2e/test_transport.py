@@ -38,8 +38,7 @@ async def test_bad_input_never_kills_the_connection(gateway) -> None:
         assert answer["error"]["data"]["errors"][0]["field"] == "x"
         assert (await raw_call(ws, '{"jsonrpc":"2.0","id":3,"method":"system.ping","params":7}'))["error"]["code"] == errors.INVALID_REQUEST
         assert (await raw_call(ws, "[]"))["error"]["code"] == errors.INVALID_REQUEST
-        await ws.send_message(b'{"jsonrpc":"2.0","id":4,"method":"system.ping"}')  # a binary frame
-        assert orjson.loads(await ws.get_message())["result"] == {"pong": True}
+        # (A binary frame closes with 1003 since the transport rewrite: tests/e2e/test_ws_edges.py.)
         batch = await raw_call(ws, '[{"jsonrpc":"2.0","id":5,"method":"system.ping"},{"jsonrpc":"2.0","method":"system.ping"},1]')
         assert [a.get("id") for a in batch] == [5, None]
         assert (await raw_call(ws, '{"jsonrpc":"2.0","id":6,"method":"system.ping"}'))["result"] == {"pong": True}
