@@ -78,6 +78,10 @@ def to_rpc_error(exc: BaseException) -> RpcError | None:
         return RpcError(OVERLOADED, "Overloaded, retry later")
     if isinstance(exc, runtime.AskTimeout):
         return RpcError(TIMED_OUT, "Timed out")
+    if isinstance(exc, runtime.ActorCrashed):
+        # This request crashed the actor (its supervisor logged the traceback and
+        # restarted it): retrying the same request would crash it again.
+        return RpcError(INTERNAL_ERROR, "Internal error")
     if isinstance(exc, runtime.ActorStopped):
         return RpcError(OVERLOADED, "Service restarting, retry later")
     return None
