@@ -120,13 +120,17 @@ class TokensActor(Actor):
         try:
             doc = orjson.loads(raw)
             family_id, at_ms, reason = doc["family_id"], doc["revoked_at"], doc.get("reason") or "revoked"
-            if not (isinstance(family_id, str) and isinstance(at_ms, int) and isinstance(reason, str)):
+            if not (isinstance(family_id, str) and type(at_ms) is int and isinstance(reason, str)):
                 raise TypeError("bad field types")
+            if at_ms < 0:
+                raise TypeError("revoked_at before the epoch")
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             log.warning("ignoring a malformed revocation message: %s", exc,
                         extra={"event": "tokens.bad_revocation_message"})
             return
-        self._apply({family_id: (at_ms, reason)})
+        # A time beyond now (another node's clock, or garbage) is held as now: the
+        # revocation still counts, and is forgotten when it no longer matters.
+        self._apply({family_id: (min(at_ms, ms(self.guard.clock())), reason)})
 
     async def _watch(self, subscription: Subscription) -> None:
         """Reload after a reconnect; poll storage while the subscription is down;
