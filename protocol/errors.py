@@ -72,7 +72,9 @@ def to_rpc_error(exc: BaseException) -> RpcError | None:
         for cls in type(exc).__mro__:
             code = _DOMAIN_CODES.get(cls)  # type: ignore[arg-type]
             if code is not None:
-                return RpcError(code, exc.message)
+                retry_after = getattr(exc, "retry_after", None)
+                data = None if retry_after is None else {"retry_after": max(0.001, round(retry_after, 3))}
+                return RpcError(code, exc.message, data)
         return None
     if isinstance(exc, runtime.Overloaded):
         return RpcError(OVERLOADED, "Overloaded, retry later")

@@ -26,6 +26,7 @@ from actors.errors import (
     TokenRevoked,
     storage_errors,
 )
+from actors.kv import KV, MemoryKV
 from actors.storage import Storage, UniqueViolation
 from actors.tokens import store
 from actors.tokens.crypto import (
@@ -38,6 +39,7 @@ from actors.tokens.crypto import (
 )
 from actors.timefmt import iso_utc
 from actors.tokens.settings import Clock, TokenSettings, hasher_from_env, ms
+from actors.tokens.throttle import LoginLock
 
 log = logging.getLogger("actors.tokens")
 
@@ -170,6 +172,7 @@ class Accounts:
         clock: Clock,
         *,
         hashes: HashPool | None = None,
+        kv: KV | None = None,
         on_revoked: OnRevoked | None = None,
     ) -> None:
         self.storage = storage
@@ -177,6 +180,8 @@ class Accounts:
         self.settings = settings
         self.clock = clock
         self.hashes = hashes or HashPool(None, threads=settings.hash_threads, queue=settings.hash_queue)
+        # The login lock counts in `kv` (shared on Redis); in process without one.
+        self.lock = LoginLock(kv if kv is not None else MemoryKV(), settings.throttle, clock)
         self.on_revoked = on_revoked
 
     async def prepare(self) -> None:
@@ -213,24 +218,20 @@ class Accounts:
         """A new token family for valid credentials.
 
         A wrong password and an unknown (or malformed) e-mail give the same
-        `InvalidCredentials` after the same Argon2 work. Failures are counted per
-        e-mail; past the throttle policy's limit, `Overloaded` until the lock ends.
+        `InvalidCredentials` after the same Argon2 work. Each attempt for a valid
+        e-mail is counted by the login lock as it is admitted, before that work; past
+        the policy's limit, `Overloaded` (with `retry_after`) until the lock ends.
         """
-        policy = self.settings.throttle
         if not isinstance(password, str):
             password = ""
         try:
             address: str | None = normalize_email(email)
         except InvalidParams:
             address = None
-        now = self.clock()
-        lock_end = None
         user = None
         if address is not None:
+            await self.lock.admit(address)
             with storage_errors():
-                lock_end = await store.locked_until(self.storage, address)
-                if lock_end and lock_end > ms(now):
-                    raise Overloaded("Too many failed logins, retry later")
                 user = await store.user_by_email(self.storage, address)
         hasher = self.hasher
         if user is not None:
@@ -239,21 +240,10 @@ class Accounts:
             ok = await self.hashes.run(hasher.dummy_verify, password)
         now = self.clock()
         if not ok:
-            if address is not None:
-                with storage_errors():
-                    failures = await store.record_failure(
-                        self.storage, address, ms(now), ms(now - policy.window))
-                    lock = policy.lock_for(failures)
-                    if lock:
-                        await store.lock(self.storage, address, ms(now + lock))
-                if lock:
-                    log.warning("logins for an e-mail locked for %.0f s after %d failures", lock, failures,
-                                extra={"event": "tokens.login_throttled", "failures": failures})
             raise InvalidCredentials()
         assert user is not None and address is not None
+        await self.lock.succeeded(address)
         with storage_errors():
-            if lock_end is not None:
-                await store.clear_failures(self.storage, address)
             if hasher.needs_rehash(user["password_hash"]):
                 rehashed = await self.hashes.run(hasher.hash, password)
                 await store.update_password_hash(self.storage, user["id"], rehashed, ms(now))

@@ -174,10 +174,9 @@ class TokensActor(Actor):
             now = self.guard.clock()
             try:
                 families = await store.purge_expired_families(self.storage, ms(now))
-                failures = await store.purge_failures(self.storage, ms(now - s.throttle.window), ms(now))
             except StorageError as exc:
                 log.warning("token housekeeping failed: %s", exc, extra={"event": "tokens.housekeeping_failed"})
                 continue
-            if families or failures:
-                log.info("purged %d expired token families, %d login failure records", families, failures,
-                         extra={"event": "tokens.purged", "families": families, "failures": failures})
+            if families:
+                log.info("purged %d expired token families", families,
+                         extra={"event": "tokens.purged", "families": families})

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 
 import attrs
 
+from actors.kv import AttemptPolicy
 from actors.tokens.crypto import PasswordHasher
-from actors.tokens.throttle import ThrottlePolicy
 
 log = logging.getLogger("actors.tokens")
 
@@ -29,7 +29,7 @@ class TokenSettings:
     revocation_skew: float = 30.0  # how long past access_ttl a revocation is remembered
     issuer: str = "media-gateway"
     audience: str = "media-gateway-clients"
-    throttle: ThrottlePolicy = ThrottlePolicy()
+    throttle: AttemptPolicy = AttemptPolicy()  # the login lock (see throttle.LoginLock)
     hash_threads: int = 2  # Argon2 computations at once (each ~0.1 s of CPU)
     hash_queue: int = 64  # logins waiting for a hash slot before -32006
     housekeeping_interval: float = 3600.0  # purging expired families and failure rows

@@ -49,46 +49,6 @@ def roles_of(row: dict[str, Any]) -> list[str]:
     return [r for r in roles if isinstance(r, str)] if isinstance(roles, list) else []
 
 
-# ---------------------------------------------------------------- login failures
-
-
-async def locked_until(q: Queries, email: str) -> int | None:
-    """The lock end of `email` (0 when not locked), or None when it has no failures."""
-    return await q.fetchval("SELECT locked_until FROM login_failures WHERE email = $1", email)
-
-
-async def record_failure(q: Queries, email: str, now_ms: int, window_start_ms: int) -> int:
-    """Count one more failure (a streak older than the window starts again); returns
-    the count. One statement, so concurrent failures are all counted."""
-    return await q.fetchval(
-        "INSERT INTO login_failures (email, failures, first_failed_at, locked_until)"
-        " VALUES ($1, 1, $2, 0)"
-        " ON CONFLICT (email) DO UPDATE SET"
-        "  failures = CASE WHEN login_failures.first_failed_at < $3"
-        "             THEN 1 ELSE login_failures.failures + 1 END,"
-        "  first_failed_at = CASE WHEN login_failures.first_failed_at < $3"
-        "             THEN excluded.first_failed_at ELSE login_failures.first_failed_at END"
-        " RETURNING failures",
-        email, now_ms, window_start_ms,
-    )
-
-
-async def lock(q: Queries, email: str, until_ms: int) -> None:
-    await q.execute("UPDATE login_failures SET locked_until = $2 WHERE email = $1", email, until_ms)
-
-
-async def clear_failures(q: Queries, email: str) -> None:
-    await q.execute("DELETE FROM login_failures WHERE email = $1", email)
-
-
-async def purge_failures(q: Queries, window_start_ms: int, now_ms: int) -> int:
-    """Forget failure streaks that ended: older than the window and not locked."""
-    return await q.execute(
-        "DELETE FROM login_failures WHERE first_failed_at < $1 AND locked_until <= $2",
-        window_start_ms, now_ms,
-    )
-
-
 # ------------------------------------------------------------ families and tokens
 
 
