@@ -251,7 +251,8 @@ async def test_refresh_rotates_within_the_family(storage: Storage, accounts: Acc
 
 
 async def test_reusing_a_spent_token_revokes_the_family_durably(storage: Storage, clock: Clock) -> None:
-    accounts, revocations = make_accounts(storage, clock)
+    # Without the reuse grace (tests/actors/tokens/test_refresh_grace.py has it).
+    accounts, revocations = make_accounts(storage, clock, settings=TokenSettings(refresh_reuse_interval=0))
     first = await login_new(accounts)
     second = await accounts.refresh(first.refresh_token)
     with pytest.raises(RefreshReuse):
@@ -304,7 +305,8 @@ async def test_refresh_token_absolute_expiry(storage: Storage, clock: Clock) -> 
 
 
 async def test_concurrent_refreshes_with_one_token_exactly_one_wins(storage: Storage, clock: Clock) -> None:
-    accounts, revocations = make_accounts(storage, clock)
+    # Without the reuse grace (tests/actors/tokens/test_refresh_grace.py has it).
+    accounts, revocations = make_accounts(storage, clock, settings=TokenSettings(refresh_reuse_interval=0))
     grant = await login_new(accounts)
     wins: list[Grant] = []
     reuses: list[RefreshReuse] = []

@@ -38,6 +38,7 @@ from actors.tokens.crypto import (
     validate_password,
 )
 from actors.timefmt import iso_utc
+from actors.tokens.grace import seal, unseal
 from actors.tokens.settings import Clock, TokenSettings, hasher_from_env, ms
 from actors.tokens.throttle import LoginLock
 
@@ -273,10 +274,12 @@ class Accounts:
         """Rotate: spend `token` and issue its successor in the same family, in one
         transaction.
 
-        A spent token presented again means it leaked: the family is revoked (in the
-        same transaction, so durably) and `RefreshReuse` raised. Of two concurrent
-        refreshes with one token exactly one wins; the other is such a reuse. Unknown
-        or expired: `AuthRequired`; a revoked family: `TokenRevoked`.
+        The direct predecessor of the family's newest token, presented again within
+        `refresh_reuse_interval` of its rotation (two tabs refreshing at once, a retry
+        after a lost answer), answers the very grant it got then (see `grace`). Any
+        other spent token presented again means it leaked: the family is revoked (in
+        the same transaction, so durably) and `RefreshReuse` raised. Unknown or
+        expired: `AuthRequired`; a revoked family: `TokenRevoked`.
         """
         if not isinstance(token, str) or not 16 <= len(token) <= 128:
             raise AuthRequired(_INVALID_REFRESH)
@@ -299,11 +302,21 @@ class Accounts:
                             outcome = "invalid"
                         else:
                             successor = new_refresh_token()
+                            grant = self._grant(user["id"], family_id, store.roles_of(user), successor)
                             expires = int(row["family_expires_at"])
+                            sealed = seal(token, successor, grant.access_token) if s.refresh_reuse_interval else None
                             await store.insert_refresh_token(
                                 tx, hash_refresh_token(successor), family_id, token_hash, now_ms,
-                                expires, min(expires, ms(now + s.refresh_idle_ttl)))
-                            grant = self._grant(user["id"], family_id, store.roles_of(user), successor)
+                                expires, min(expires, ms(now + s.refresh_idle_ttl)), sealed)
+                    elif outcome == "spent":
+                        # Read after any concurrent rotation of this token committed
+                        # (its row lock on PostgreSQL, the single writer on SQLite).
+                        grant = await self._again(tx, token, token_hash, row, now_ms)
+                        if grant is None:
+                            await store.revoke_family(tx, family_id, now_ms, REUSE_REASON)
+                            outcome = "reuse"
+                        else:
+                            outcome = "ok"
         if outcome == "ok" and grant is not None:
             return grant
         if outcome == "reuse":
@@ -319,7 +332,8 @@ class Accounts:
         raise AuthRequired(_INVALID_REFRESH)
 
     async def _rotate(self, tx: Any, row: dict[str, Any], token_hash: str, now_ms: int) -> str:
-        """Spend the token inside `tx`; "ok", or why not (revoking on reuse)."""
+        """Spend the token inside `tx`: "ok", "spent" (before, or just now by a
+        concurrent refresh that committed first), or why not."""
         if row["revoked_at"] is not None:
             return "reused" if row["used_at"] is not None else "revoked"
         if row["used_at"] is None:
@@ -328,9 +342,31 @@ class Accounts:
                 return "expired"
             if await store.mark_used(tx, token_hash, now_ms):
                 return "ok"
-            # Spent meanwhile by a concurrent refresh that committed first.
-        await store.revoke_family(tx, row["family_id"], now_ms, REUSE_REASON)
-        return "reuse"
+        return "spent"
+
+    async def _again(self, tx: Any, token: str, token_hash: str, row: dict[str, Any],
+                     now_ms: int) -> Grant | None:
+        """The grant `token` was rotated into, if the grace allows answering it again:
+        its successor is still unspent (so `token` is the direct predecessor of the
+        newest), was issued within the interval, and its seal opens."""
+        interval_ms = ms(self.settings.refresh_reuse_interval)
+        if interval_ms <= 0:
+            return None
+        nxt = await store.successor(tx, token_hash)
+        if nxt is None or nxt["used_at"] is not None or nxt["sealed"] is None:
+            return None
+        if now_ms - int(nxt["issued_at"]) > interval_ms:
+            return None
+        pair = unseal(token, nxt["sealed"], nxt["token_hash"])
+        if pair is None:
+            return None
+        refresh, access = pair
+        try:
+            claims = self.codec.decode(access)
+        except AuthRequired:
+            return None
+        return Grant(access_token=access, refresh_token=refresh, expires_in=self.codec.ttl,
+                     expires_at=claims.exp, family_id=row["family_id"], user_id=row["user_id"])
 
     # ---------------------------------------------------------------- families
 

@@ -63,6 +63,8 @@ class TokensActor(Actor):
         self.start_soon(self._follow, following)
         await following.wait()
         self.start_soon(self._housekeeping)
+        if self.settings.refresh_reuse_interval > 0:
+            self.start_soon(self._wipe_seals)
 
     async def receive(self, msg: object) -> Any:
         if isinstance(msg, Revoke):
@@ -165,6 +167,18 @@ class TokensActor(Actor):
         self._apply({r["id"]: (int(r["revoked_at"]), r["revoke_reason"] or "revoked") for r in rows})
 
     # ---------------------------------------------------------- housekeeping
+
+    async def _wipe_seals(self) -> None:
+        """Forget the sealed grants of refresh tokens whose grace interval has passed,
+        every interval (at least every second, at most every minute): then a stolen
+        spent token and a copy of the database together open nothing."""
+        interval = self.settings.refresh_reuse_interval
+        while True:
+            await trio.sleep(min(60.0, max(1.0, interval)))
+            try:
+                await store.wipe_seals(self.storage, ms(self.guard.clock() - interval))
+            except StorageError as exc:
+                log.warning("wiping refresh seals failed: %s", exc, extra={"event": "tokens.wipe_failed"})
 
     async def _housekeeping(self) -> None:
         s = self.settings

@@ -61,13 +61,14 @@ async def insert_family(q: Queries, family_id: str, user_id: str, now_ms: int, e
 
 async def insert_refresh_token(
     q: Queries, token_hash: str, family_id: str, parent_hash: str | None,
-    issued_ms: int, expires_ms: int, idle_expires_ms: int,
+    issued_ms: int, expires_ms: int, idle_expires_ms: int, sealed: str | None = None,
 ) -> None:
+    """`sealed`: the grant this token came with, sealed under its parent (`grace`)."""
     await q.execute(
         "INSERT INTO refresh_tokens"
-        " (token_hash, family_id, parent_hash, issued_at, expires_at, idle_expires_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
-        token_hash, family_id, parent_hash, issued_ms, expires_ms, idle_expires_ms,
+        " (token_hash, family_id, parent_hash, issued_at, expires_at, idle_expires_at, sealed)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        token_hash, family_id, parent_hash, issued_ms, expires_ms, idle_expires_ms, sealed,
     )
 
 
@@ -83,15 +84,34 @@ async def refresh_token(q: Queries, token_hash: str) -> dict[str, Any] | None:
 
 
 async def mark_used(q: Queries, token_hash: str, now_ms: int) -> bool:
-    """Spend the token; False if it was already spent (by a concurrent refresh).
+    """Spend the token (and wipe its seal: its parent is no longer the direct
+    predecessor of the newest token); False if it was already spent (by a concurrent
+    refresh).
 
     The condition is evaluated after any concurrent writer of the row commits (a row
     lock on PostgreSQL, the single writer on SQLite), so exactly one caller wins."""
     changed = await q.execute(
-        "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
+        "UPDATE refresh_tokens SET used_at = $2, sealed = NULL WHERE token_hash = $1 AND used_at IS NULL",
         token_hash, now_ms,
     )
     return changed == 1
+
+
+async def successor(q: Queries, parent_hash: str) -> dict[str, Any] | None:
+    """The token that `parent_hash` was rotated into, if any (at most one: a token is
+    spent once)."""
+    return await q.fetchrow(
+        "SELECT token_hash, issued_at, used_at, sealed FROM refresh_tokens WHERE parent_hash = $1",
+        parent_hash,
+    )
+
+
+async def wipe_seals(q: Queries, issued_before_ms: int) -> int:
+    """Forget the seals of tokens issued before the grace interval began."""
+    return await q.execute(
+        "UPDATE refresh_tokens SET sealed = NULL WHERE sealed IS NOT NULL AND issued_at < $1",
+        issued_before_ms,
+    )
 
 
 async def revoke_family(q: Queries, family_id: str, now_ms: int, reason: str) -> bool:
