@@ -5,14 +5,13 @@ concurrency, one streak for every node, per node while Redis is down)."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 
 import pytest
 import trio
 
 from actors.kv import KV, Admission, AttemptPolicy, connect_kv
 from actors.kv.attempts import Attempts, AttemptTable, step
-from tests.services import RedisServer
+from tests.services import RedisServer, aio_loop, kv, redis_server, redis_url  # noqa: F401
 
 POLICY = AttemptPolicy(limit=3, window=60, base_lock=10, max_lock=35)
 T0 = 1_800_000_000_000  # epoch ms
@@ -70,13 +69,6 @@ def test_the_table_forgets_ended_streaks_and_evicts_unlocked_keys_first() -> Non
     # Every streak over: the next attempt finds only itself.
     table.admit("late", POLICY, T0 + 3_600_000)
     assert len(table) == 1
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def kv(request: pytest.FixtureRequest, aio_loop: object) -> AsyncIterator[KV]:
-    url = None if request.param == "memory" else request.getfixturevalue("redis_url")
-    async with connect_kv(url, timeout=1.0) as kv:
-        yield kv
 
 
 @pytest.fixture

@@ -5,18 +5,18 @@ real storage (SQLite and PostgreSQL) and with the lock in the in-process KV or R
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
 
 import pytest
 import trio
 
 from actors.errors import InvalidCredentials, Overloaded
-from actors.kv import KV, AttemptPolicy, connect_kv
+from actors.kv import KV, AttemptPolicy
 from actors.storage import Storage
 from actors.tokens.accounts import Accounts, HashPool
 from actors.tokens.crypto import JwtCodec, PasswordHasher
 from actors.tokens.settings import Clock, TokenSettings
-from tests.services import aio_loop, pg_database, pg_url, raw_storage, storage, storage_url  # noqa: F401
+from tests.services import (  # noqa: F401
+    aio_loop, kv, pg_database, pg_url, raw_storage, redis_url, storage, storage_url)
 
 PASSWORD = "correct horse battery staple"
 POLICY = AttemptPolicy(limit=5, window=900, base_lock=30, max_lock=900)
@@ -41,13 +41,6 @@ class HeldHasher(PasswordHasher):
     def dummy_verify(self, password: str) -> bool:
         self.verify("", password)
         return False
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def kv(request: pytest.FixtureRequest, aio_loop: object) -> AsyncIterator[KV]:  # noqa: F811
-    url = None if request.param == "memory" else request.getfixturevalue("redis_url")
-    async with connect_kv(url) as kv:
-        yield kv
 
 
 async def test_pipelined_wrong_passwords_past_the_limit_are_refused_before_hashing(
