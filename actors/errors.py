@@ -57,7 +57,13 @@ class Conflict(DomainError):
 
 
 class Overloaded(DomainError):
+    """Refused for now; `retry_after` (seconds), when known, is told the client."""
+
     default_message = "Overloaded, retry later"
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class TimedOut(DomainError):

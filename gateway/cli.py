@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds within which a playback position is written (env MG_PLAYBACK_FLUSH_INTERVAL)")
     serve.add_argument("--playback-idle-timeout", type=_seconds, default=_env("MG_PLAYBACK_IDLE_TIMEOUT", "1800"),
                        help="seconds after which a playback session without updates closes (env MG_PLAYBACK_IDLE_TIMEOUT)")
+    serve.add_argument("--refresh-reuse-interval", type=_reuse_interval,
+                       default=_env("MG_REFRESH_REUSE_INTERVAL", "30"),
+                       help="seconds within which a refresh token's direct predecessor answers the same tokens "
+                            "again, 0 to 300, 0 turns it off (env MG_REFRESH_REUSE_INTERVAL)")
 
     _add_transport_limits(serve)
 
@@ -134,8 +138,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _reuse_interval(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 300:
+        raise ValueError(text)
+    return value
+
+
 _port.__name__ = "port number"  # argparse names the type in its error message
 _seconds.__name__ = "positive number of seconds"
+_reuse_interval.__name__ = "number of seconds from 0 to 300"
 _pool_size.__name__ = "pool size (1-1000)"
 _rate.__name__ = "rate (0 or more per second)"
 _burst.__name__ = "burst (at least 100)"
@@ -168,7 +180,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "host", "port", "admin_port", "jwt_secret", "shutdown_timeout", "db_pool_size", "db_timeout",
         "playback_flush_interval", "playback_idle_timeout", "admin_host", "allowed_origins", "rate_limit",
         "rate_burst", "handshake_timeout", "max_handshake_bytes", "max_message_bytes", "max_partial_bytes",
-        "message_timeout") if hasattr(args, name)}
+        "message_timeout", "refresh_reuse_interval") if hasattr(args, name)}
     return Config(
         data_dir=Path(args.data_dir),
         database_url=args.database_url,

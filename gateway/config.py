@@ -28,6 +28,7 @@ class Config:
     playback_idle_timeout: float = 1800.0
     drain_quiet: float = 0.5
     slow_client_timeout: float = 10.0
+    refresh_reuse_interval: float = 30.0
     # The WebSocket port's limits (README, "Limits") and the admin port's address.
     admin_host: str = "127.0.0.1"
     allowed_origins: str = ""

@@ -72,12 +72,18 @@ def to_rpc_error(exc: BaseException) -> RpcError | None:
         for cls in type(exc).__mro__:
             code = _DOMAIN_CODES.get(cls)  # type: ignore[arg-type]
             if code is not None:
-                return RpcError(code, exc.message)
+                retry_after = getattr(exc, "retry_after", None)
+                data = None if retry_after is None else {"retry_after": max(0.001, round(retry_after, 3))}
+                return RpcError(code, exc.message, data)
         return None
     if isinstance(exc, runtime.Overloaded):
         return RpcError(OVERLOADED, "Overloaded, retry later")
     if isinstance(exc, runtime.AskTimeout):
         return RpcError(TIMED_OUT, "Timed out")
+    if isinstance(exc, runtime.ActorCrashed):
+        # This request crashed the actor (its supervisor logged the traceback and
+        # restarted it): retrying the same request would crash it again.
+        return RpcError(INTERNAL_ERROR, "Internal error")
     if isinstance(exc, runtime.ActorStopped):
         return RpcError(OVERLOADED, "Service restarting, retry later")
     return None

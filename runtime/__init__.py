@@ -6,8 +6,22 @@ Guarantees in short:
 - An `Actor` handles one message at a time; `ask` has a finite default timeout
   (`DEFAULT_ASK_TIMEOUT`), a full mailbox makes senders wait or raises `Overloaded`.
 - `Rejection` raised by `receive` answers the asker and the actor goes on; any other
-  exception crashes it, the asker gets `ActorStopped` (cause chained) and the
-  supervisor decides (`Restart`, `Strategy`, intensity, backoff with jitter).
+  exception crashes it, the asker gets `ActorCrashed` (an `ActorStopped`, cause
+  chained) and the supervisor decides (`Restart`, `Strategy`, intensity, backoff
+  with jitter).
+- Poison messages: a crash in `receive` is charged to the message that caused it,
+  not to the node (`ChildSpec.message_crashes`, default `Charge.MESSAGE`). The actor
+  is restarted at once, by its `Restart` type and the `Strategy`, and the restart is
+  counted in `Supervisor.restarts` and logged (``phase="message"``), but not against
+  the intensity nor the child's backoff: however many messages crash an actor, and
+  however fast, they cannot make its supervisor give up (OTP would: there a restart
+  is a restart, so one client sending the same bad request intensity + 1 times stops
+  the node). Crashes that are the actor's own -- in `started`, in a helper task, or
+  a message crash that coincides with one -- count as always, so an actor that
+  cannot run still escalates. The message itself is lost (it is not retried), and it
+  is not quarantined: a client can vary its input, and refusing a message that once
+  met a passing fault (a database hiccup) would turn that fault into an outage.
+  `Charge.SUPERVISOR` restores plain OTP accounting for a child.
 - An `ActorRef` is stable across restarts: the mailbox belongs to the supervisor's
   child slot, so messages queued while the actor restarts are handled by the next
   incarnation; only the message being handled at the crash is lost. When a child ends
@@ -25,18 +39,27 @@ Everything public is re-exported here; the underscore modules are private.
 """
 
 from ._actor import DEFAULT_ASK_TIMEOUT, Actor, ActorRef
-from ._errors import ActorStopped, AskTimeout, Overloaded, Rejection, SupervisorGaveUp
+from ._errors import (
+    ActorCrashed,
+    ActorStopped,
+    AskTimeout,
+    Overloaded,
+    Rejection,
+    SupervisorGaveUp,
+)
 from ._registry import Registry
 from ._shared import Shared
 from ._shutdown import ShutdownCoordinator
-from ._supervisor import ChildSpec, Restart, Strategy, Supervisor, spawn
+from ._supervisor import Charge, ChildSpec, Restart, Strategy, Supervisor, spawn
 
 __all__ = [
     "DEFAULT_ASK_TIMEOUT",
     "Actor",
+    "ActorCrashed",
     "ActorRef",
     "ActorStopped",
     "AskTimeout",
+    "Charge",
     "ChildSpec",
     "Overloaded",
     "Registry",

@@ -5,7 +5,7 @@ the `ActorRef` pointing at it belong to the supervisor's child slot, not to one 
 instance: when the supervisor restarts the actor, the new instance reads the same
 mailbox, so a ref stays valid across restarts and messages queued during a restart
 are handled by the next incarnation. The message being handled when the actor crashed
-is lost (its asker gets `ActorStopped`). When the slot ends for good (temporary or
+is lost (its asker gets `ActorCrashed`). When the slot ends for good (temporary or
 transient child that is not restarted, supervisor stopped or gave up), the mailbox is
 closed and every ask still queued gets `ActorStopped`.
 """
@@ -21,7 +21,7 @@ import outcome
 import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
-from ._errors import ActorStopped, AskTimeout, Overloaded, Rejection
+from ._errors import ActorCrashed, ActorStopped, AskTimeout, Overloaded, Rejection
 from ._timeouts import ask_timer
 
 if TYPE_CHECKING:
@@ -278,6 +278,7 @@ class _Incarnation:
         "stop_deadline",
         "idle",
         "loop_scope",
+        "poisoned_by",
     )
 
     def __init__(self, actor: Actor, cell: _Cell, shutdown_timeout: float) -> None:
@@ -289,6 +290,9 @@ class _Incarnation:
         self.stop_deadline = math.inf
         self.idle = False
         self.loop_scope: trio.CancelScope | None = None
+        # What `receive` raised when a message crashed this incarnation: the
+        # supervisor charges such a crash to the message, not to its intensity.
+        self.poisoned_by: BaseException | None = None
 
     def request_stop(self, deadline: float | None = None) -> None:
         """Stop after the current message; `stopping()` must end by `deadline`."""
@@ -361,9 +365,14 @@ class _Incarnation:
                         result = await receive(item.msg)
                     except Rejection as exc:
                         item.settle(outcome.Error(exc))
+                    except trio.Cancelled as exc:
+                        item.settle(outcome.Error(_stopped(name, exc)))
+                        raise
                     except BaseException as exc:
-                        detail = "stopped" if isinstance(exc, trio.Cancelled) else "crashed"
-                        item.settle(outcome.Error(_stopped(name, exc, detail)))
+                        self.poisoned_by = exc
+                        crashed = ActorCrashed(name)
+                        crashed.__cause__ = exc
+                        item.settle(outcome.Error(crashed))
                         raise
                     else:
                         item.settle(outcome.Value(result))
@@ -378,3 +387,8 @@ class _Incarnation:
                             exc,
                             extra={"event": "actor.rejected", "actor": name},
                         )
+                    except trio.Cancelled:
+                        raise
+                    except BaseException as exc:
+                        self.poisoned_by = exc
+                        raise

@@ -40,6 +40,18 @@ class ActorStopped(Exception):
         self.actor = actor
 
 
+class ActorCrashed(ActorStopped):
+    """The actor crashed while handling this very ask (the crash is ``__cause__``).
+
+    Sending the same message again will most likely crash it again: a caller should
+    report an internal error, not retry. The crash is charged to the message, not to
+    the supervisor's restart intensity (see `runtime`).
+    """
+
+    def __init__(self, actor: str) -> None:
+        super().__init__(actor, "crashed")
+
+
 class SupervisorGaveUp(Exception):
     """A supervisor saw more than `intensity` restarts within `period` seconds.
 

@@ -41,6 +41,13 @@ class Restart(enum.Enum):
     TEMPORARY = "temporary"  # never, not even with its siblings
 
 
+class Charge(enum.Enum):
+    """Whom a crash while handling a message is charged to."""
+
+    MESSAGE = "message"  # the message: restart at once, not counted in the intensity
+    SUPERVISOR = "supervisor"  # the supervisor, like any other crash (plain OTP)
+
+
 class Strategy(enum.Enum):
     """Which children restart when one must."""
 
@@ -62,6 +69,9 @@ class ChildSpec:
     For a subtree, `shutdown_timeout` bounds the whole subtree's orderly stop: make it
     at least the sum of its children's. `on_start`, for an actor child, is called with
     its ref each time it has started (`Shared` publishes its owner's ref this way).
+    `message_crashes` says whom a crash of this actor in `receive` is charged to (see
+    `runtime`); crashes elsewhere (`started`, helper tasks) are always charged to the
+    supervisor.
     """
 
     name: str = attrs.field(validator=attrs.validators.instance_of(str))
@@ -73,6 +83,9 @@ class ChildSpec:
     )
     shutdown_timeout: float = attrs.field(default=5.0, validator=_non_negative)
     on_start: Callable[[ActorRef], None] | None = attrs.field(default=None, eq=False)
+    message_crashes: Charge = attrs.field(
+        default=Charge.MESSAGE, validator=attrs.validators.instance_of(Charge)
+    )
 
 
 class _GiveUp(Exception):
@@ -86,6 +99,7 @@ class _Exit:
     child: _Child
     gen: int
     exc: BaseException | None
+    by_message: bool = False  # `exc` is what `receive` raised on a message
 
 
 class _Status:
@@ -339,6 +353,7 @@ class Supervisor:
         child.instance = instance
         child.scope = trio.CancelScope()
         child.done = trio.Event()
+        incarnation: _Incarnation | None = None
         if isinstance(instance, Supervisor):
             if instance._registry is None:
                 instance._registry = self._registry
@@ -348,13 +363,14 @@ class Supervisor:
         elif isinstance(instance, Actor):
             if child.cell is None or child.cell.closed:
                 child.cell = _Cell(spec.name, instance.mailbox_size)
-            runner = _Incarnation(instance, child.cell, spec.shutdown_timeout).run
+            incarnation = _Incarnation(instance, child.cell, spec.shutdown_timeout)
+            runner = incarnation.run
         else:
             child.done.set()
             return TypeError(f"factory of {spec.name!r} made {instance!r}, not an Actor or Supervisor")
         assert self._nursery is not None
         try:
-            await self._nursery.start(self._child_main, child, child.gen, runner)
+            await self._nursery.start(self._child_main, child, child.gen, runner, incarnation)
         except Exception as exc:
             return _unwrap(exc)
         child.state = "running"
@@ -371,6 +387,7 @@ class Supervisor:
         child: _Child,
         gen: int,
         runner: Callable[..., Any],
+        incarnation: _Incarnation | None,
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
@@ -387,8 +404,11 @@ class Supervisor:
         finally:
             child.done.set()
         if status.reported:
+            # Only when the message's exception alone ended the actor: if a helper
+            # task failed too, the exit is a group and counts as the actor's own.
+            by_message = exc is not None and incarnation is not None and incarnation.poisoned_by is exc
             assert self._exits is not None
-            self._exits.send_nowait(_Exit(child, gen, exc))
+            self._exits.send_nowait(_Exit(child, gen, exc, by_message))
 
     async def _on_exit(self, exit_: _Exit) -> None:
         child = exit_.child
@@ -400,7 +420,12 @@ class Supervisor:
             self._emit("actor.stop", "%s stopped", actor=name, reason="normal")
         else:
             self._emit(
-                "actor.crash", "%s crashed", logging.ERROR, exc=exc, actor=name, phase="run"
+                "actor.crash",
+                "%s crashed on a message" if exit_.by_message else "%s crashed",
+                logging.ERROR,
+                exc=exc,
+                actor=name,
+                phase="message" if exit_.by_message else "run",
             )
         restart = child.spec.restart
         if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and exc is None):
@@ -408,7 +433,10 @@ class Supervisor:
             self._retire(child, exc)
             return
         child.state = "restarting"
-        delay = self._note_restart(child, exc)
+        if exit_.by_message and child.spec.message_crashes is Charge.MESSAGE:
+            delay = self._note_message_restart(child)
+        else:
+            delay = self._note_restart(child, exc)
         group = self._group(child)
         siblings = [c for c in group if c is not child and c.alive]
         await self._stop_children(reversed(siblings))
@@ -467,8 +495,25 @@ class Supervisor:
             delay=delay,
             attempt=len(mine),
             restarts=self.restarts,
+            charged="supervisor",
         )
         return delay
+
+    def _note_message_restart(self, child: _Child) -> float:
+        """A crash on a message is charged to that message: the restart is counted in
+        `restarts` but not against the intensity nor the child's backoff, and it
+        happens at once (the actor's state was fine until the message came)."""
+        self.restarts += 1
+        self._emit(
+            "actor.restart",
+            "%s restarting",
+            actor=child.spec.name,
+            delay=0.0,
+            attempt=0,
+            restarts=self.restarts,
+            charged="message",
+        )
+        return 0.0
 
     async def _stop_children(self, children: Iterable[_Child]) -> None:
         for child in children:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import trio_asyncio
 
+from actors.kv import KV, connect_kv
 from actors.storage import Storage, connect_storage, migrate
 
 PG_ADMIN_URL = os.environ.get(
@@ -160,6 +161,14 @@ class RedisServer:
             self.process.kill()
             self.process.wait()
             self.process = None
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def kv(request: pytest.FixtureRequest, aio_loop: object) -> AsyncIterator[KV]:
+    """The in-process KV, then one on Redis."""
+    url = None if request.param == "memory" else request.getfixturevalue("redis_url")
+    async with connect_kv(url, timeout=1.0) as kv:
+        yield kv
 
 
 @pytest.fixture

@@ -7,6 +7,9 @@ in-process implementation for a single node.
         async with kv.subscribe("revocations") as messages:
             async for message in messages: ...
 
+Attempt counters with an escalating lock (`count_attempt`, see `attempts`) are atomic
+on Redis, so every node counts one streak.
+
 Redis needs a running ``trio_asyncio.open_loop()`` around the program. See `port`
 for the failure model (nothing raises during a Redis outage).
 """
@@ -18,12 +21,15 @@ from contextlib import asynccontextmanager
 
 import trio
 
+from .attempts import Admission, AttemptPolicy
 from .memory import MemoryKV
 from .port import KV, NAMESPACED_DEFAULT_TTL, Subscription, split_namespace
 
 __all__ = [
     "KV",
     "NAMESPACED_DEFAULT_TTL",
+    "Admission",
+    "AttemptPolicy",
     "MemoryKV",
     "Subscription",
     "connect_kv",

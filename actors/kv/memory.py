@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
+from .attempts import Admission, AttemptPolicy, AttemptTable
 from .buffer import BufferedSubscription
 from .port import NAMESPACED_DEFAULT_TTL, split_namespace
 
@@ -16,7 +17,8 @@ class MemoryKV:
     """A bounded LRU cache with expiry (on the trio clock) and in-process pub/sub.
 
     At most ``max_entries`` values are kept; the least recently used goes first.
-    Each subscription buffers at most ``buffer_size`` messages (drop-oldest)."""
+    Each subscription buffers at most ``buffer_size`` messages (drop-oldest).
+    Attempt counters are a table of their own (`AttemptTable`, as many keys)."""
 
     healthy = True
     outages = 0
@@ -28,6 +30,7 @@ class MemoryKV:
         self._buffer_size = buffer_size
         self._subscribers: dict[str, set[BufferedSubscription]] = {}
         self._dropped_by_closed = 0
+        self._attempts = AttemptTable(max_entries)
 
     def _physical(self, key: str) -> str:
         parts = split_namespace(key)
@@ -89,6 +92,16 @@ class MemoryKV:
             subscription.buffer.close()
 
     async def wait_healthy(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def count_attempt(self, key: str, policy: AttemptPolicy, now_ms: int) -> Admission:
+        # Counted before the checkpoint: the answer cannot be overtaken.
+        admission = self._attempts.admit(key, policy, now_ms)
+        await trio.lowlevel.checkpoint()
+        return admission
+
+    async def clear_attempts(self, key: str) -> None:
+        self._attempts.clear(key)
         await trio.lowlevel.checkpoint()
 
     @property

@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+from .attempts import Admission, AttemptPolicy
+
 
 class Subscription(Protocol):
     """Messages of one channel, in publication order, as an async iterator of bytes.
@@ -73,6 +75,14 @@ class KV(Protocol):
 
     async def wait_healthy(self) -> None:
         """Return once the backend is reachable."""
+
+    async def count_attempt(self, key: str, policy: AttemptPolicy, now_ms: int) -> Admission:
+        """Count one attempt for `key` now, atomically, or refuse it while the key is
+        locked (see `attempts`). Every node sharing the backend counts one streak;
+        while the backend is unreachable each node counts on its own."""
+
+    async def clear_attempts(self, key: str) -> None:
+        """End `key`'s streak of attempts (and its lock)."""
 
 
 NAMESPACED_DEFAULT_TTL = 3600.0

@@ -30,6 +30,7 @@ from redis.backoff import NoBackoff
 
 from actors.storage.aio import AsyncioBridge
 
+from .attempts import Admission, AttemptPolicy, AttemptTable
 from .backoff import Backoff
 from .buffer import BufferedSubscription
 from .port import NAMESPACED_DEFAULT_TTL, split_namespace
@@ -54,6 +55,29 @@ end
 return n
 """
 
+# `attempts.step` on a hash {n, first, until}, atomically. Lua numbers are doubles:
+# exact for epoch milliseconds, and Redis writes them back with %.17g.
+_COUNT_ATTEMPT = """
+local now, limit, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local base, cap = tonumber(ARGV[4]), tonumber(ARGV[5])
+local s = redis.call('HMGET', KEYS[1], 'n', 'first', 'until')
+local n, first, locked = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]) or 0
+if n and locked > now then
+    return {0, n, locked - now}
+end
+if not n or first + window <= now then
+    n, first = 0, now
+end
+n = n + 1
+locked = 0
+if n >= limit then
+    locked = now + math.min(cap, base * 2 ^ math.min(n - limit, 32))
+end
+redis.call('HSET', KEYS[1], 'n', n, 'first', first, 'until', locked)
+redis.call('PEXPIRE', KEYS[1], math.max(first + window, locked) - now)
+return {1, n, 0}
+"""
+
 # Errors that mean "Redis cannot be reached", as opposed to a bad command.
 _OUTAGE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
@@ -62,6 +86,10 @@ _LISTEN_SLICE = 5.0  # seconds one get_message crossing waits for a message
 
 def _generation_key(namespace: str) -> str:
     return f"__gen__:{namespace}"
+
+
+def _attempts_key(key: str) -> str:
+    return f"__attempts__:{key}"
 
 
 # asyncio side ----------------------------------------------------------------
@@ -107,6 +135,9 @@ class RedisKV:
         self._get_script = client.register_script(_GET)
         self._set_script = client.register_script(_SET)
         self._delete_script = client.register_script(_DELETE)
+        self._count_attempt_script = client.register_script(_COUNT_ATTEMPT)
+        # Counts attempts while Redis is down: per node until it is back.
+        self._local_attempts = AttemptTable()
         self.healthy = True
         self.outages = 0
         self.skipped = 0  # operations not attempted because Redis was down
@@ -245,6 +276,23 @@ class RedisKV:
 
     async def publish(self, channel: str, message: bytes) -> None:
         await self._attempt("publish", self._client.publish, channel, message)
+
+    async def count_attempt(self, key: str, policy: AttemptPolicy, now_ms: int) -> Admission:
+        ok, answer = await self._attempt(
+            "count_attempt",
+            self._count_attempt_script,
+            keys=[_attempts_key(key)],
+            args=[now_ms, policy.limit, int(policy.window * 1000),
+                  int(policy.base_lock * 1000), int(policy.max_lock * 1000)],
+        )
+        if not ok:
+            return self._local_attempts.admit(key, policy, now_ms)
+        admitted, count, wait_ms = (int(v) for v in answer)
+        return Admission(bool(admitted), count, wait_ms / 1000)
+
+    async def clear_attempts(self, key: str) -> None:
+        self._local_attempts.clear(key)
+        await self._attempt("clear_attempts", self._client.delete, _attempts_key(key))
 
     # pub/sub ----------------------------------------------------------------------
 

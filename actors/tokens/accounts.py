@@ -26,6 +26,7 @@ from actors.errors import (
     TokenRevoked,
     storage_errors,
 )
+from actors.kv import KV, MemoryKV
 from actors.storage import Storage, UniqueViolation
 from actors.tokens import store
 from actors.tokens.crypto import (
@@ -37,7 +38,9 @@ from actors.tokens.crypto import (
     validate_password,
 )
 from actors.timefmt import iso_utc
+from actors.tokens.grace import seal, unseal
 from actors.tokens.settings import Clock, TokenSettings, hasher_from_env, ms
+from actors.tokens.throttle import LoginLock
 
 log = logging.getLogger("actors.tokens")
 
@@ -170,6 +173,7 @@ class Accounts:
         clock: Clock,
         *,
         hashes: HashPool | None = None,
+        kv: KV | None = None,
         on_revoked: OnRevoked | None = None,
     ) -> None:
         self.storage = storage
@@ -177,6 +181,8 @@ class Accounts:
         self.settings = settings
         self.clock = clock
         self.hashes = hashes or HashPool(None, threads=settings.hash_threads, queue=settings.hash_queue)
+        # The login lock counts in `kv` (shared on Redis); in process without one.
+        self.lock = LoginLock(kv if kv is not None else MemoryKV(), settings.throttle, clock)
         self.on_revoked = on_revoked
 
     async def prepare(self) -> None:
@@ -213,24 +219,20 @@ class Accounts:
         """A new token family for valid credentials.
 
         A wrong password and an unknown (or malformed) e-mail give the same
-        `InvalidCredentials` after the same Argon2 work. Failures are counted per
-        e-mail; past the throttle policy's limit, `Overloaded` until the lock ends.
+        `InvalidCredentials` after the same Argon2 work. Each attempt for a valid
+        e-mail is counted by the login lock as it is admitted, before that work; past
+        the policy's limit, `Overloaded` (with `retry_after`) until the lock ends.
         """
-        policy = self.settings.throttle
         if not isinstance(password, str):
             password = ""
         try:
             address: str | None = normalize_email(email)
         except InvalidParams:
             address = None
-        now = self.clock()
-        lock_end = None
         user = None
         if address is not None:
+            await self.lock.admit(address)
             with storage_errors():
-                lock_end = await store.locked_until(self.storage, address)
-                if lock_end and lock_end > ms(now):
-                    raise Overloaded("Too many failed logins, retry later")
                 user = await store.user_by_email(self.storage, address)
         hasher = self.hasher
         if user is not None:
@@ -239,21 +241,10 @@ class Accounts:
             ok = await self.hashes.run(hasher.dummy_verify, password)
         now = self.clock()
         if not ok:
-            if address is not None:
-                with storage_errors():
-                    failures = await store.record_failure(
-                        self.storage, address, ms(now), ms(now - policy.window))
-                    lock = policy.lock_for(failures)
-                    if lock:
-                        await store.lock(self.storage, address, ms(now + lock))
-                if lock:
-                    log.warning("logins for an e-mail locked for %.0f s after %d failures", lock, failures,
-                                extra={"event": "tokens.login_throttled", "failures": failures})
             raise InvalidCredentials()
         assert user is not None and address is not None
+        await self.lock.succeeded(address)
         with storage_errors():
-            if lock_end is not None:
-                await store.clear_failures(self.storage, address)
             if hasher.needs_rehash(user["password_hash"]):
                 rehashed = await self.hashes.run(hasher.hash, password)
                 await store.update_password_hash(self.storage, user["id"], rehashed, ms(now))
@@ -283,10 +274,12 @@ class Accounts:
         """Rotate: spend `token` and issue its successor in the same family, in one
         transaction.
 
-        A spent token presented again means it leaked: the family is revoked (in the
-        same transaction, so durably) and `RefreshReuse` raised. Of two concurrent
-        refreshes with one token exactly one wins; the other is such a reuse. Unknown
-        or expired: `AuthRequired`; a revoked family: `TokenRevoked`.
+        The direct predecessor of the family's newest token, presented again within
+        `refresh_reuse_interval` of its rotation (two tabs refreshing at once, a retry
+        after a lost answer), answers the very grant it got then (see `grace`). Any
+        other spent token presented again means it leaked: the family is revoked (in
+        the same transaction, so durably) and `RefreshReuse` raised. Unknown or
+        expired: `AuthRequired`; a revoked family: `TokenRevoked`.
         """
         if not isinstance(token, str) or not 16 <= len(token) <= 128:
             raise AuthRequired(_INVALID_REFRESH)
@@ -309,11 +302,21 @@ class Accounts:
                             outcome = "invalid"
                         else:
                             successor = new_refresh_token()
+                            grant = self._grant(user["id"], family_id, store.roles_of(user), successor)
                             expires = int(row["family_expires_at"])
+                            sealed = seal(token, successor, grant.access_token) if s.refresh_reuse_interval else None
                             await store.insert_refresh_token(
                                 tx, hash_refresh_token(successor), family_id, token_hash, now_ms,
-                                expires, min(expires, ms(now + s.refresh_idle_ttl)))
-                            grant = self._grant(user["id"], family_id, store.roles_of(user), successor)
+                                expires, min(expires, ms(now + s.refresh_idle_ttl)), sealed)
+                    elif outcome == "spent":
+                        # Read after any concurrent rotation of this token committed
+                        # (its row lock on PostgreSQL, the single writer on SQLite).
+                        grant = await self._again(tx, token, token_hash, row, now_ms)
+                        if grant is None:
+                            await store.revoke_family(tx, family_id, now_ms, REUSE_REASON)
+                            outcome = "reuse"
+                        else:
+                            outcome = "ok"
         if outcome == "ok" and grant is not None:
             return grant
         if outcome == "reuse":
@@ -329,7 +332,8 @@ class Accounts:
         raise AuthRequired(_INVALID_REFRESH)
 
     async def _rotate(self, tx: Any, row: dict[str, Any], token_hash: str, now_ms: int) -> str:
-        """Spend the token inside `tx`; "ok", or why not (revoking on reuse)."""
+        """Spend the token inside `tx`: "ok", "spent" (before, or just now by a
+        concurrent refresh that committed first), or why not."""
         if row["revoked_at"] is not None:
             return "reused" if row["used_at"] is not None else "revoked"
         if row["used_at"] is None:
@@ -338,9 +342,31 @@ class Accounts:
                 return "expired"
             if await store.mark_used(tx, token_hash, now_ms):
                 return "ok"
-            # Spent meanwhile by a concurrent refresh that committed first.
-        await store.revoke_family(tx, row["family_id"], now_ms, REUSE_REASON)
-        return "reuse"
+        return "spent"
+
+    async def _again(self, tx: Any, token: str, token_hash: str, row: dict[str, Any],
+                     now_ms: int) -> Grant | None:
+        """The grant `token` was rotated into, if the grace allows answering it again:
+        its successor is still unspent (so `token` is the direct predecessor of the
+        newest), was issued within the interval, and its seal opens."""
+        interval_ms = ms(self.settings.refresh_reuse_interval)
+        if interval_ms <= 0:
+            return None
+        nxt = await store.successor(tx, token_hash)
+        if nxt is None or nxt["used_at"] is not None or nxt["sealed"] is None:
+            return None
+        if now_ms - int(nxt["issued_at"]) > interval_ms:
+            return None
+        pair = unseal(token, nxt["sealed"], nxt["token_hash"])
+        if pair is None:
+            return None
+        refresh, access = pair
+        try:
+            claims = self.codec.decode(access)
+        except AuthRequired:
+            return None
+        return Grant(access_token=access, refresh_token=refresh, expires_in=self.codec.ttl,
+                     expires_at=claims.exp, family_id=row["family_id"], user_id=row["user_id"])
 
     # ---------------------------------------------------------------- families
 

@@ -63,6 +63,8 @@ class TokensActor(Actor):
         self.start_soon(self._follow, following)
         await following.wait()
         self.start_soon(self._housekeeping)
+        if self.settings.refresh_reuse_interval > 0:
+            self.start_soon(self._wipe_seals)
 
     async def receive(self, msg: object) -> Any:
         if isinstance(msg, Revoke):
@@ -120,13 +122,17 @@ class TokensActor(Actor):
         try:
             doc = orjson.loads(raw)
             family_id, at_ms, reason = doc["family_id"], doc["revoked_at"], doc.get("reason") or "revoked"
-            if not (isinstance(family_id, str) and isinstance(at_ms, int) and isinstance(reason, str)):
+            if not (isinstance(family_id, str) and type(at_ms) is int and isinstance(reason, str)):
                 raise TypeError("bad field types")
+            if at_ms < 0:
+                raise TypeError("revoked_at before the epoch")
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             log.warning("ignoring a malformed revocation message: %s", exc,
                         extra={"event": "tokens.bad_revocation_message"})
             return
-        self._apply({family_id: (at_ms, reason)})
+        # A time beyond now (another node's clock, or garbage) is held as now: the
+        # revocation still counts, and is forgotten when it no longer matters.
+        self._apply({family_id: (min(at_ms, ms(self.guard.clock())), reason)})
 
     async def _watch(self, subscription: Subscription) -> None:
         """Reload after a reconnect; poll storage while the subscription is down;
@@ -162,6 +168,18 @@ class TokensActor(Actor):
 
     # ---------------------------------------------------------- housekeeping
 
+    async def _wipe_seals(self) -> None:
+        """Forget the sealed grants of refresh tokens whose grace interval has passed,
+        every interval (at least every second, at most every minute): then a stolen
+        spent token and a copy of the database together open nothing."""
+        interval = self.settings.refresh_reuse_interval
+        while True:
+            await trio.sleep(min(60.0, max(1.0, interval)))
+            try:
+                await store.wipe_seals(self.storage, ms(self.guard.clock() - interval))
+            except StorageError as exc:
+                log.warning("wiping refresh seals failed: %s", exc, extra={"event": "tokens.wipe_failed"})
+
     async def _housekeeping(self) -> None:
         s = self.settings
         while True:
@@ -170,10 +188,9 @@ class TokensActor(Actor):
             now = self.guard.clock()
             try:
                 families = await store.purge_expired_families(self.storage, ms(now))
-                failures = await store.purge_failures(self.storage, ms(now - s.throttle.window), ms(now))
             except StorageError as exc:
                 log.warning("token housekeeping failed: %s", exc, extra={"event": "tokens.housekeeping_failed"})
                 continue
-            if families or failures:
-                log.info("purged %d expired token families, %d login failure records", families, failures,
-                         extra={"event": "tokens.purged", "families": families, "failures": failures})
+            if families:
+                log.info("purged %d expired token families", families,
+                         extra={"event": "tokens.purged", "families": families})

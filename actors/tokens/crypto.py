@@ -193,7 +193,11 @@ class JwtCodec:
     `decode` pins the algorithm, checks signature, issuer, audience, presence and type
     of every claim and expiry against the injected `clock`; every failure raises the
     same `AuthRequired("Invalid or expired token")`, so a client learns nothing about
-    why. `leeway` (seconds) tolerates clock skew between nodes on `exp` and `iat`.
+    why. `leeway` (seconds) tolerates clock skew between nodes on `exp`, `iat` and
+    `nbf`. Every time claim has a range, even in a correctly signed token: `iat` from
+    the epoch to now, `exp` after `iat` by at most `ttl` (a longer-lived token would
+    outlive the memory of its family's revocation), `nbf` (never issued, honoured if
+    present) from the epoch to now. So every node of a gateway must use one `ttl`.
     """
 
     def __init__(
@@ -274,7 +278,12 @@ class JwtCodec:
         if claims is None:
             raise AuthRequired(_INVALID_TOKEN)
         now = self._clock()
-        if claims.exp <= now - self.leeway or claims.iat > now + self.leeway:
+        if not 0 <= claims.iat <= now + self.leeway:
+            raise AuthRequired(_INVALID_TOKEN)
+        if not (claims.iat < claims.exp <= claims.iat + self.ttl and claims.exp > now - self.leeway):
+            raise AuthRequired(_INVALID_TOKEN)
+        nbf = payload.get("nbf")
+        if nbf is not None and not (_is_int(nbf) and 0 <= nbf <= now + self.leeway):
             raise AuthRequired(_INVALID_TOKEN)
         return claims
 

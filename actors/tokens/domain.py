@@ -57,7 +57,8 @@ class TokensDomain:
                          ttl=settings.access_ttl, leeway=settings.leeway, clock=self.clock)
         revoked = RevokedFamilies(settings.access_ttl, self.clock, skew=settings.revocation_skew)
         self.guard = Shared(NAME, TokenGuard(codec, revoked, self.clock))
-        self.accounts = Accounts(env.storage, codec, settings, self.clock, on_revoked=self._revoked_elsewhere)
+        self.accounts = Accounts(env.storage, codec, settings, self.clock, kv=env.kv,
+                                 on_revoked=self._revoked_elsewhere)
         self._on_revoked = on_revoked
         accounts = self.accounts
         self.children = [self.guard.child(lambda guard: TokensActor(

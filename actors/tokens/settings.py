@@ -9,12 +9,13 @@ from collections.abc import Mapping
 
 import attrs
 
+from actors.kv import AttemptPolicy
 from actors.tokens.crypto import PasswordHasher
-from actors.tokens.throttle import ThrottlePolicy
 
 log = logging.getLogger("actors.tokens")
 
 DAY = 86_400.0
+MAX_REUSE_INTERVAL = 300.0  # well inside an access token's life, so a re-answer is valid
 ARGON2_PROFILE_ENV = "MG_ARGON2_PROFILE"
 
 
@@ -25,21 +26,26 @@ class TokenSettings:
     access_ttl: int = 900
     refresh_ttl: float = 30 * DAY  # absolute: from login, whatever the rotations
     refresh_idle_ttl: float = 7 * DAY  # an unused refresh token dies after this
+    # The direct predecessor of a family's newest refresh token, presented again within
+    # this many seconds of its rotation, answers the same grant (0: never, a reuse).
+    refresh_reuse_interval: float = attrs.field(default=30.0, validator=attrs.validators.and_(
+        attrs.validators.ge(0), attrs.validators.le(MAX_REUSE_INTERVAL)))
     leeway: float = 5.0  # clock skew tolerated on access token times
     revocation_skew: float = 30.0  # how long past access_ttl a revocation is remembered
     issuer: str = "media-gateway"
     audience: str = "media-gateway-clients"
-    throttle: ThrottlePolicy = ThrottlePolicy()
+    throttle: AttemptPolicy = AttemptPolicy()  # the login lock (see throttle.LoginLock)
     hash_threads: int = 2  # Argon2 computations at once (each ~0.1 s of CPU)
     hash_queue: int = 64  # logins waiting for a hash slot before -32006
-    housekeeping_interval: float = 3600.0  # purging expired families and failure rows
+    housekeeping_interval: float = 3600.0  # purging expired families
     fallback_poll: float = 1.0  # re-reading revocations while pub/sub is down
 
     @classmethod
     def from_config(cls, config: object) -> TokenSettings:
         """Settings from the gateway `Config` (fields it lacks keep their defaults)."""
         ttl = getattr(config, "access_token_ttl", 900)
-        return cls(access_ttl=max(1, int(round(float(ttl)))))
+        reuse = getattr(config, "refresh_reuse_interval", 30.0)
+        return cls(access_ttl=max(1, int(round(float(ttl)))), refresh_reuse_interval=float(reuse))
 
 
 class Clock:

@@ -49,46 +49,6 @@ def roles_of(row: dict[str, Any]) -> list[str]:
     return [r for r in roles if isinstance(r, str)] if isinstance(roles, list) else []
 
 
-# ---------------------------------------------------------------- login failures
-
-
-async def locked_until(q: Queries, email: str) -> int | None:
-    """The lock end of `email` (0 when not locked), or None when it has no failures."""
-    return await q.fetchval("SELECT locked_until FROM login_failures WHERE email = $1", email)
-
-
-async def record_failure(q: Queries, email: str, now_ms: int, window_start_ms: int) -> int:
-    """Count one more failure (a streak older than the window starts again); returns
-    the count. One statement, so concurrent failures are all counted."""
-    return await q.fetchval(
-        "INSERT INTO login_failures (email, failures, first_failed_at, locked_until)"
-        " VALUES ($1, 1, $2, 0)"
-        " ON CONFLICT (email) DO UPDATE SET"
-        "  failures = CASE WHEN login_failures.first_failed_at < $3"
-        "             THEN 1 ELSE login_failures.failures + 1 END,"
-        "  first_failed_at = CASE WHEN login_failures.first_failed_at < $3"
-        "             THEN excluded.first_failed_at ELSE login_failures.first_failed_at END"
-        " RETURNING failures",
-        email, now_ms, window_start_ms,
-    )
-
-
-async def lock(q: Queries, email: str, until_ms: int) -> None:
-    await q.execute("UPDATE login_failures SET locked_until = $2 WHERE email = $1", email, until_ms)
-
-
-async def clear_failures(q: Queries, email: str) -> None:
-    await q.execute("DELETE FROM login_failures WHERE email = $1", email)
-
-
-async def purge_failures(q: Queries, window_start_ms: int, now_ms: int) -> int:
-    """Forget failure streaks that ended: older than the window and not locked."""
-    return await q.execute(
-        "DELETE FROM login_failures WHERE first_failed_at < $1 AND locked_until <= $2",
-        window_start_ms, now_ms,
-    )
-
-
 # ------------------------------------------------------------ families and tokens
 
 
@@ -101,13 +61,14 @@ async def insert_family(q: Queries, family_id: str, user_id: str, now_ms: int, e
 
 async def insert_refresh_token(
     q: Queries, token_hash: str, family_id: str, parent_hash: str | None,
-    issued_ms: int, expires_ms: int, idle_expires_ms: int,
+    issued_ms: int, expires_ms: int, idle_expires_ms: int, sealed: str | None = None,
 ) -> None:
+    """`sealed`: the grant this token came with, sealed under its parent (`grace`)."""
     await q.execute(
         "INSERT INTO refresh_tokens"
-        " (token_hash, family_id, parent_hash, issued_at, expires_at, idle_expires_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
-        token_hash, family_id, parent_hash, issued_ms, expires_ms, idle_expires_ms,
+        " (token_hash, family_id, parent_hash, issued_at, expires_at, idle_expires_at, sealed)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        token_hash, family_id, parent_hash, issued_ms, expires_ms, idle_expires_ms, sealed,
     )
 
 
@@ -123,15 +84,34 @@ async def refresh_token(q: Queries, token_hash: str) -> dict[str, Any] | None:
 
 
 async def mark_used(q: Queries, token_hash: str, now_ms: int) -> bool:
-    """Spend the token; False if it was already spent (by a concurrent refresh).
+    """Spend the token (and wipe its seal: its parent is no longer the direct
+    predecessor of the newest token); False if it was already spent (by a concurrent
+    refresh).
 
     The condition is evaluated after any concurrent writer of the row commits (a row
     lock on PostgreSQL, the single writer on SQLite), so exactly one caller wins."""
     changed = await q.execute(
-        "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
+        "UPDATE refresh_tokens SET used_at = $2, sealed = NULL WHERE token_hash = $1 AND used_at IS NULL",
         token_hash, now_ms,
     )
     return changed == 1
+
+
+async def successor(q: Queries, parent_hash: str) -> dict[str, Any] | None:
+    """The token that `parent_hash` was rotated into, if any (at most one: a token is
+    spent once)."""
+    return await q.fetchrow(
+        "SELECT token_hash, issued_at, used_at, sealed FROM refresh_tokens WHERE parent_hash = $1",
+        parent_hash,
+    )
+
+
+async def wipe_seals(q: Queries, issued_before_ms: int) -> int:
+    """Forget the seals of tokens issued before the grace interval began."""
+    return await q.execute(
+        "UPDATE refresh_tokens SET sealed = NULL WHERE sealed IS NOT NULL AND issued_at < $1",
+        issued_before_ms,
+    )
 
 
 async def revoke_family(q: Queries, family_id: str, now_ms: int, reason: str) -> bool:

@@ -238,9 +238,11 @@ async def test_expiry_follows_the_domain_clock(gateway: Any) -> None:
 async def test_refresh_rotates_and_reuse_revokes_everywhere(gateway: Any) -> None:
     user = await new_user(gateway)
     async with connect(gateway.url) as client:
-        second = await client.call("auth.refresh", {"refresh_token": user["refresh_token"]})
+        first = await client.call("auth.refresh", {"refresh_token": user["refresh_token"]})
+        second = await client.call("auth.refresh", {"refresh_token": first["refresh_token"]})
     assert second["family_id"] == user["family_id"] and second["user_id"] == user["user_id"]
     assert second["refresh_token"] != user["refresh_token"] and second["access_token"] != user["access_token"]
+    # The login's token is older than the direct predecessor of the newest: no grace.
     async with connect(gateway.url, second["access_token"]) as victim, connect(gateway.url) as thief:
         assert await victim.call("user.profile")
         err = await rpc_error(thief, "auth.refresh", {"refresh_token": user["refresh_token"]})

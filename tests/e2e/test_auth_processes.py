@@ -70,9 +70,10 @@ async def test_create_user_beside_a_running_gateway(tmp_path: Path) -> None:
         stop(node)
 
 
-def two_nodes(tmp_path: Path, database_url: str, redis: str) -> list[GatewayProcess]:
+def two_nodes(tmp_path: Path, database_url: str, redis: str, *args: str) -> list[GatewayProcess]:
     # A short secret on purpose: both nodes must derive the same key from it.
-    return start_nodes(tmp_path, "--database-url", database_url, "--redis-url", redis, env={"JWT_SECRET": "secret"})
+    return start_nodes(tmp_path, "--database-url", database_url, "--redis-url", redis, *args,
+                       env={"JWT_SECRET": "secret"})
 
 
 async def test_revocation_reaches_the_other_node_within_a_second(
@@ -94,11 +95,13 @@ async def test_revocation_reaches_the_other_node_within_a_second(
             err = await rpc_error(client, "auth.authenticate", {"access_token": user["access_token"]})
             assert err.code == TOKEN_REVOKED
 
-        # Reuse detected on B closes the family's connections on A.
+        # Reuse detected on B closes the family's connections on A (the login's token,
+        # two rotations old: no grace).
         other = await login(a.url, user["email"])
         async with connect(a.url, other["access_token"]) as on_a:
             async with connect(b.url) as client:
-                assert await client.call("auth.refresh", {"refresh_token": other["refresh_token"]})
+                nxt = await client.call("auth.refresh", {"refresh_token": other["refresh_token"]})
+                assert await client.call("auth.refresh", {"refresh_token": nxt["refresh_token"]})
                 err = await rpc_error(client, "auth.refresh", {"refresh_token": other["refresh_token"]})
                 assert err.code == REUSE
             messages, code = await until_closed(on_a, timeout=1.0)
@@ -107,9 +110,10 @@ async def test_revocation_reaches_the_other_node_within_a_second(
         stop(a, b)
 
 
-async def test_concurrent_refreshes_on_two_nodes_exactly_one_wins(
+async def test_concurrent_refreshes_on_two_nodes_without_grace_exactly_one_wins(
         tmp_path: Path, pg_url: str, redis_url: str, aio_loop: object) -> None:  # noqa: F811
-    a, b = two_nodes(tmp_path, pg_url, redis_url)
+    """With the reuse grace off; with it on (the default): tests/e2e/test_refresh_grace_e2e.py."""
+    a, b = two_nodes(tmp_path, pg_url, redis_url, "--refresh-reuse-interval", "0")
     try:
         user = await register_and_login(a.url)
         outcomes: list[Any] = []

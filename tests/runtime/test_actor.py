@@ -16,6 +16,7 @@ from runtime import (
     ActorRef,
     ActorStopped,
     AskTimeout,
+    Charge,
     ChildSpec,
     Overloaded,
     Registry,
@@ -403,7 +404,10 @@ async def test_ref_follows_registry_when_subtree_is_replaced(autojump_clock) -> 
     registry = Registry()
 
     def subtree() -> Supervisor:
-        return Supervisor("inner", [ChildSpec("c", Counter)], intensity=0)
+        # Charged to the supervisor, so one crash on a message makes it give up.
+        return Supervisor(
+            "inner", [ChildSpec("c", Counter, message_crashes=Charge.SUPERVISOR)], intensity=0
+        )
 
     root = Supervisor(
         "root", [ChildSpec("inner", subtree)], registry=registry, intensity=5

@@ -11,9 +11,11 @@ import runtime
 PUBLIC = {
     "DEFAULT_ASK_TIMEOUT",
     "Actor",
+    "ActorCrashed",
     "ActorRef",
     "ActorStopped",
     "AskTimeout",
+    "Charge",
     "ChildSpec",
     "Overloaded",
     "Registry",

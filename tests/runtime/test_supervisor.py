@@ -31,7 +31,8 @@ class Boom(Exception):
 
 @attrs.frozen
 class Crash:
-    pass
+    """Makes the worker crash on its own (in a helper task), not on this message: such
+    crashes count against the intensity. Crashes on a message: tests/runtime/test_poison.py."""
 
 
 @attrs.frozen
@@ -105,13 +106,17 @@ class Worker(Actor):
     async def receive(self, msg: object) -> object:
         match msg:
             case Crash():
-                raise Boom(self.name)
+                self.start_soon(self._crash)
+                await trio.sleep_forever()
             case StopSelf():
                 self.stop()
                 return "bye"
             case Hang():
                 await trio.sleep_forever()
         return self.name
+
+    async def _crash(self) -> None:
+        raise Boom(self.name)
 
     async def stopping(self) -> None:
         self.rec.note("stopping", self.name)

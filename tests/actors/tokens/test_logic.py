@@ -469,11 +469,11 @@ def test_a_short_secret_is_stretched_alike_on_every_node() -> None:
 
 
 def test_throttle_locks_after_the_limit_and_doubles_up_to_the_cap() -> None:
-    from actors.tokens.throttle import ThrottlePolicy
+    from actors.kv import AttemptPolicy
 
-    policy = ThrottlePolicy(max_failures=3, base_lock=10, max_lock=60)
-    assert [policy.lock_for(n) for n in range(1, 8)] == [0, 0, 10, 20, 40, 60, 60]
-    assert policy.lock_for(10_000) == 60
+    policy = AttemptPolicy(limit=3, base_lock=10, max_lock=60)
+    assert [policy.lock_ms(n) for n in range(1, 8)] == [0, 0, 10_000, 20_000, 40_000, 60_000, 60_000]
+    assert policy.lock_ms(10_000) == 60_000
 
 
 # ------------------------------------------------------------------------ guard
