@@ -28,9 +28,10 @@ from typing import Any, Awaitable, Callable, Sequence
 
 import attrs
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, WebSocketServer
+from trio_websocket import ConnectionClosed, Endpoint, WebSocketConnection, WebSocketRequest, WebSocketServer
 
 from protocol import errors, jsonrpc
+from protocol.audit import Audit
 from protocol.errors import RpcError
 
 log = logging.getLogger("protocol.transport")
@@ -57,15 +58,17 @@ HandshakeAuth = Callable[[str], Awaitable[Any]]
 
 
 class Connection:
-    """One client. Handlers receive it as `ctx`: `principal`, `notify`, `close_after`."""
+    """One client. Handlers receive it as `ctx`: `principal`, `peer`, `notify`, `close_after`."""
 
     _ids = itertools.count(1)
 
-    def __init__(self, ws: WebSocketConnection, gateway: "WebSocketGateway", principal: Any) -> None:
+    def __init__(self, ws: WebSocketConnection, gateway: "WebSocketGateway", principal: Any, peer: str) -> None:
         self.id = next(self._ids)
         self.ws = ws
         self.gateway = gateway
         self.principal = principal
+        self.peer = peer
+        """The client's address, `host:port` (for audit lines)."""
         self.in_flight = 0
         self.last_received = trio.current_time()
         self.closed = False
@@ -208,10 +211,12 @@ class WebSocketGateway:
         limits: TransportLimits = TransportLimits(),
         handshake_auth: HandshakeAuth | None = None,
         on_connections_changed: Callable[[int], None] | None = None,
+        audit: Audit | None = None,
     ) -> None:
         self.engine = engine
         self.limits = limits
         self.handshake_auth = handshake_auth
+        self.audit = audit if audit is not None else Audit()
         self.draining = False
         self.connections: set[Connection] = set()
         self.port: int | None = None
@@ -258,17 +263,16 @@ class WebSocketGateway:
                 await request._connection._close_stream()
 
     async def _serve_request(self, request: WebSocketRequest) -> None:
+        peer = _peer(request)
         path = request.path.split("?", 1)[0]
         if path != PATH:
-            await request.reject(404, body=b"not found: the WebSocket endpoint is /v1\n")
+            await self._refuse(request, peer, 404, "wrong_path", b"not found: the WebSocket endpoint is /v1\n")
             return
         if self.draining:
-            await request.reject(503, body=b"shutting down\n")
+            await self._refuse(request, peer, 503, "shutting_down", b"shutting down\n")
             return
         if len(self.connections) >= self.limits.max_connections:
-            log.warning("refusing a connection: %d open", len(self.connections),
-                        extra={"event": "ws.refused", "reason": "max_connections"})
-            await request.reject(503, body=b"too many connections, retry later\n")
+            await self._refuse(request, peer, 503, "too_many_connections", b"too many connections, retry later\n")
             return
         principal = None
         header = _header(request, b"authorization")
@@ -276,11 +280,10 @@ class WebSocketGateway:
             try:
                 principal = await self.handshake_auth(header)
             except RpcError as exc:
-                await request.reject(401, extra_headers=[(b"content-type", b"text/plain")],
-                                     body=exc.message.encode() + b"\n")
+                await self._refuse(request, peer, 401, "invalid_token", exc.message.encode() + b"\n")
                 return
         ws = await request.accept()
-        conn = Connection(ws, self, principal)
+        conn = Connection(ws, self, principal, peer)
         self.connections.add(conn)
         self._connections_changed()
         log.debug("connection %s opened", conn.id, extra={"event": "ws.open", "conn": conn.id})
@@ -293,6 +296,10 @@ class WebSocketGateway:
             self.connections.discard(conn)
             self._connections_changed()
             log.debug("connection %s closed", conn.id, extra={"event": "ws.close", "conn": conn.id})
+
+    async def _refuse(self, request: WebSocketRequest, peer: str, status: int, reason: str, body: bytes) -> None:
+        self.audit.handshake_refused(peer, status, reason)
+        await request.reject(status, extra_headers=[(b"content-type", b"text/plain")], body=body)
 
     def _connections_changed(self) -> None:
         if self._on_connections_changed is not None:
@@ -315,6 +322,15 @@ class WebSocketGateway:
         async with trio.open_nursery() as nursery:
             for conn in list(self.connections):
                 nursery.start_soon(conn.close, CLOSE_GOING_AWAY, "server shutting down")
+
+
+def _peer(request: WebSocketRequest) -> str:
+    """`host:port` of the client, or "?" once its socket is gone."""
+    try:
+        remote = request.remote
+    except OSError:
+        return "?"
+    return f"{remote.address}:{remote.port}" if isinstance(remote, Endpoint) else "?"
 
 
 def _header(request: WebSocketRequest, name: bytes) -> str | None:
