@@ -43,7 +43,7 @@ class App:
         self.config = config
         self.version = VERSION
         self.node_id = secrets.token_hex(6)
-        self.metrics = Metrics()
+        self.metrics = Metrics(VERSION)
         self.audit = Audit()
         self.registry = Registry()
         self.table = MethodTable()
@@ -64,6 +64,8 @@ class App:
         self._stop_requested = trio.Event()
         self._release_services = trio.Event()
         self._services_released = trio.Event()
+        self.metrics.add_gauge_function("mg_ready", "1 while the gateway accepts work (as /readyz answers 200)",
+                                        lambda: float(self.ready))
         self.metrics.add_callback_counter(
             "mg_audit_events", "Audit events (failed logins, refused handshakes) by event and reason, "
             "logged or not", ("event", "reason"), self.audit.counts.items)
