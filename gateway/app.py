@@ -20,6 +20,7 @@ from gateway.metrics import Metrics
 from gateway.services import Services, asyncio_bridge, open_services
 from protocol import jsonrpc
 from protocol.admin import AdminServer
+from protocol.audit import Audit, audit_key
 from protocol.api.tokens import Revocations
 from protocol.methods import MethodTable
 from protocol.paging import CursorCodec
@@ -41,7 +42,8 @@ class App:
         self.config = config
         self.version = VERSION
         self.node_id = secrets.token_hex(6)
-        self.metrics = Metrics()
+        self.metrics = Metrics(VERSION)
+        self.audit = Audit()
         self.registry = Registry()
         self.table = MethodTable()
         self.engine = jsonrpc.Engine(self.table, on_call=self.metrics.observe_call)
@@ -54,6 +56,7 @@ class App:
                 rate=config.rate_limit, burst=config.rate_burst),
             origins=AllowedOrigins.parse(config.allowed_origins),
             on_connections_changed=self.metrics.connections.set,
+            audit=self.audit,
         )
         self.metrics.add_callback_counter(
             "mg_ws_events", "WebSocket events: handshake_refused by status, closed by code, "
@@ -68,6 +71,11 @@ class App:
         self._stop_requested = trio.Event()
         self._release_services = trio.Event()
         self._services_released = trio.Event()
+        self.metrics.add_gauge_function("mg_ready", "1 while the gateway accepts work (as /readyz answers 200)",
+                                        lambda: float(self.ready))
+        self.metrics.add_callback_counter(
+            "mg_audit_events", "Audit events (failed logins, refused handshakes) by event and reason, "
+            "logged or not", ("event", "reason"), self.audit.counts.items)
         self.metrics.add_callback_gauge(
             "mg_actor_mailbox_depth", "Messages waiting in each actor's mailbox", "actor",
             lambda: ((name, float(ref.depth())) for name in self.registry.names()
@@ -122,13 +130,14 @@ class App:
                 services: Services = await nursery.start(self._hold_services)
                 self.services = services
                 self.table.cursors = CursorCodec(services.jwt_secret.encode())
+                self.audit.key = audit_key(services.jwt_secret)
                 env = DomainEnv(services.storage, services.kv, self.registry, self.node_id)
                 domains = self.domains = start_domains(cfg, env, services.jwt_secret, self.metrics,
                                                        self.revocations)
                 supervisor = self.supervisor = Supervisor("root", domains.children(), registry=self.registry,
                                                           on_event=self.metrics.on_runtime_event)
                 await nursery.start(supervisor.run)
-                serve_methods(self.table, domains, self, self.revocations, self.gateway)
+                serve_methods(self.table, domains, self, self.revocations, self.gateway, self.audit)
                 admin_port = await nursery.start(self.admin.serve, cfg.admin_host, cfg.admin_port)
                 ws_port = await nursery.start(self.gateway.serve, cfg.host, cfg.port)
                 log.info("listening ws=%s:%s admin=%s:%s", cfg.host, ws_port, cfg.admin_host, admin_port,

@@ -37,9 +37,9 @@ def watch_experiments(metrics: Metrics, experiments: ExperimentsDomain) -> None:
         "mg_experiments_buffered", "First assignments and cached answers held in memory", "kind",
         lambda: [("pending", float(table.pending_count())), ("unwritten", float(table.unwritten_count())),
                  ("cached", float(table.cached_count()))])
-    metrics.add_callback_gauge(
-        "mg_experiments_lookups", "Assignments that needed a storage read since start", "kind",
-        lambda: [("recorded_variant", float(table.lookups))])
+    metrics.add_callback_counter(
+        "mg_experiments_lookups", "Assignments that needed a storage read", ("kind",),
+        lambda: [(("recorded_variant",), float(table.lookups))])
 
 
 def watch_tokens(metrics: Metrics, tokens: TokensDomain) -> None:

@@ -25,6 +25,7 @@ from protocol.api import system as system_api
 from protocol.api import tokens as tokens_api
 from protocol.api.system import Node
 from protocol.api.tokens import Authorizer, BearerCheck, Revocations
+from protocol.audit import Audit
 from protocol.methods import MethodTable
 from protocol.transport import WebSocketGateway
 from runtime import ChildSpec
@@ -70,13 +71,13 @@ def start_domains(config: Config, env: DomainEnv, jwt_secret: str, metrics: Metr
 
 
 def serve_methods(table: MethodTable, domains: Domains, node: Node, revocations: Revocations,
-                  gateway: WebSocketGateway) -> None:
+                  gateway: WebSocketGateway, audit: Audit) -> None:
     """Every method of the API, each module's with what its handlers need; the token
     checks of the table (USER, ADMIN methods) and of the WebSocket handshake."""
     table.add_all(system_api.METHODS, node)
     table.add_all(catalog_api.METHODS, domains.catalog)
     table.add_all(search_api.METHODS, domains.search)
-    table.add_all(tokens_api.METHODS, domains.tokens)
+    table.add_all(tokens_api.METHODS, tokens_api.Needs(domains.tokens, audit))
     table.add_all(experiments_api.METHODS, domains.experiments)
     table.add_all(playback_api.METHODS, playback_api.Needs(domains.playback, domains.catalog))
     table.authorizer = Authorizer(domains.tokens, revocations)

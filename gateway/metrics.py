@@ -1,12 +1,17 @@
-"""Prometheus metrics of one gateway process (its own registry, so tests can run several)."""
+"""Prometheus metrics of one gateway process (its own registry, so tests can run several).
+
+Besides the gateway's own `mg_*` families: prometheus_client's `process_*` (CPU seconds,
+resident memory, open file descriptors, start time) and `mg_build_info{version, python} 1`.
+"""
 
 from __future__ import annotations
 
 import bisect
+import platform
 from typing import Callable, Iterable
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
@@ -30,7 +35,7 @@ class _Callback(Collector):
 
 
 class _CallbackCounter(Collector):
-    """A counter family whose values are read at scrape time, e.g. the transport's counts."""
+    """A counter family read at scrape time from counts kept elsewhere (they only grow)."""
 
     def __init__(self, name: str, doc: str, labels: tuple[str, ...],
                  read: Callable[[], Iterable[tuple[tuple[str, ...], float]]]) -> None:
@@ -79,9 +84,12 @@ class _CallStats(Collector):
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, version: str = "unknown") -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        ProcessCollector(registry=r)
+        Info("mg_build", "The gateway's version and Python's", registry=r).info(
+            {"version": version, "python": platform.python_version()})
         self.connections = Gauge("mg_ws_connections", "Open WebSocket connections", registry=r)
         self.calls = _CallStats(LATENCY_BUCKETS)
         r.register(self.calls)
@@ -101,6 +109,10 @@ class Metrics:
     def add_callback_gauge(self, name: str, doc: str, label: str, read: Callable[[], Iterable[tuple[str, float]]]) -> None:
         self.registry.register(_Callback(name, doc, label, read))
 
+    def add_gauge_function(self, name: str, doc: str, read: Callable[[], float]) -> None:
+        """A gauge without labels whose value is read at scrape time."""
+        Gauge(name, doc, registry=self.registry).set_function(read)
+
     def add_callback_counter(self, name: str, doc: str, labels: tuple[str, ...],
                              read: Callable[[], Iterable[tuple[tuple[str, ...], float]]]) -> None:
         self.registry.register(_CallbackCounter(name, doc, labels, read))
@@ -112,6 +124,10 @@ class Metrics:
             self.restarts.labels(actor).inc()
         elif kind == "actor.crash":
             self.crashes.labels(actor).inc()
+        elif kind == "actor.start":
+            # Series from 0 at the first start, so that increase() sees the first crash.
+            self.restarts.labels(actor)
+            self.crashes.labels(actor)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -25,6 +25,9 @@ class Caller(Protocol):
     principal: AccessClaims | None
     """Set once the connection authenticated (handshake bearer token or auth.authenticate)."""
 
+    peer: str
+    """The client's address, `host:port` (for audit lines)."""
+
     closed: bool
 
     def notify(self, method: str, params: object) -> None:

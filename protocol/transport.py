@@ -49,6 +49,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from protocol import errors, jsonrpc
+from protocol.audit import Audit
 from protocol.errors import RpcError
 from protocol.linger import linger
 from protocol.logthrottle import LogThrottle
@@ -465,6 +466,7 @@ class WebSocketGateway:
         handshake_auth: HandshakeAuth | None = None,
         origins: AllowedOrigins = AllowedOrigins(),
         on_connections_changed: Callable[[int], None] | None = None,
+        audit: Audit | None = None,
     ) -> None:
         self.engine = engine
         self.limits = limits
@@ -481,6 +483,7 @@ class WebSocketGateway:
         self._on_connections_changed = on_connections_changed
         self._accept_scope = trio.CancelScope()
         self._throttle = LogThrottle()
+        self.audit = audit if audit is not None else Audit()
 
     # ------------------------------------------------------------------ serving
 
@@ -565,8 +568,7 @@ class WebSocketGateway:
             if opening.ended:
                 answer = opening.answer_bad_request()
                 if answer:
-                    status = answer.split(b" ", 2)[1].decode("latin-1")
-                    self._refused(peer, status)
+                    self._refused(peer, int(answer.split(b" ", 2)[1]))
                     await stream.send_all(answer)
                     await linger(stream, limits.close_timeout)
                 return None
@@ -588,7 +590,7 @@ class WebSocketGateway:
                         refusal = Refusal(401, exc.message + "\n")
             if refusal is not None:
                 answer = opening.refuse(refusal)
-                self._refused(peer, str(refusal.status if isinstance(refusal, Refusal) else refusal.status_code))
+                self._refused(peer, refusal.status if isinstance(refusal, Refusal) else refusal.status_code)
                 await stream.send_all(answer)
                 return None
             await stream.send_all(opening.accept())
@@ -598,9 +600,13 @@ class WebSocketGateway:
                  peer, limits.handshake_timeout)
         return None
 
-    def _refused(self, peer: str, status: str) -> None:
-        self.count("handshake_refused", status)
-        self.log(logging.INFO, "ws.handshake_refused", "refused a handshake from %s: HTTP %s", peer, status)
+    def _refused(self, peer: str, status: int) -> None:
+        """Count a refused handshake and write its audit line (the audit log is rate-limited)."""
+        self.count("handshake_refused", str(status))
+        reason = _REFUSAL_REASONS.get(status, "refused")
+        if status == 503:
+            reason = "shutting_down" if self.draining else "too_many_connections"
+        self.audit.handshake_refused(peer, status, reason)
 
     async def _serve_connection(self, stream: trio.SocketStream, peer: str, proto: ServerProtocol,
                                 leftover: bytes, principal: Any) -> None:
@@ -668,6 +674,10 @@ class WebSocketGateway:
         async with trio.open_nursery() as nursery:
             for conn in list(self.connections):
                 nursery.start_soon(lambda c=conn: c.close(CLOSE_GOING_AWAY, "server shutting down", deadline=deadline))
+
+
+_REFUSAL_REASONS = {400: "bad_request", 401: "invalid_token", 403: "origin_not_allowed", 404: "wrong_path",
+                    405: "method_not_allowed", 426: "upgrade_required", 431: "request_too_large"}
 
 
 def _peer(stream: trio.SocketStream) -> str:

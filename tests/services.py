@@ -182,3 +182,13 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Prometheus's `promtool` (Debian's `prometheus` package; `.ci/run` installs it)."""
+    path = shutil.which("promtool")
+    if path is None:
+        missing_service("promtool")
+    assert path is not None
+    return path

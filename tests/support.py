@@ -160,3 +160,53 @@ def start_nodes(tmp_path: Path, *args: str, env: dict[str, str], count: int = 2)
         stop(*nodes)
         raise
     return nodes
+
+
+# -- the operators' files (ops/): alert rules and the Grafana dashboard ------------------
+
+OPS = ROOT / "ops"
+ALERT_RULES = OPS / "prometheus" / "alerts.yml"
+ALERT_TESTS = OPS / "prometheus" / "alerts_test.yml"
+DASHBOARD = OPS / "grafana" / "media-gateway.json"
+
+# Grafana's variables, as plain PromQL (for promtool and for reading names).
+GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$instance": ".*"}
+_PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
+                 "offset", "bool", "inf", "nan"}
+
+
+def alert_exprs() -> dict[str, str]:
+    """Alert name -> PromQL expression, from ops/prometheus/alerts.yml."""
+    import yaml
+
+    doc = yaml.safe_load(ALERT_RULES.read_text())
+    return {rule["alert"]: rule["expr"] for group in doc["groups"] for rule in group["rules"]}
+
+
+def dashboard_exprs() -> dict[str, str]:
+    """"panel title / refId" -> PromQL expression (Grafana's variables replaced), from the dashboard."""
+    doc = orjson.loads(DASHBOARD.read_bytes())
+    found = {}
+    for panel in doc["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for variable, value in GRAFANA_VARIABLES.items():
+                expr = expr.replace(variable, value)
+            found[f"{panel['title']} / {target['refId']}"] = expr
+    instances = next(v for v in doc["templating"]["list"] if v["name"] == "instance")
+    found["variable instance"] = re.fullmatch(r"label_values\((\w+), *\w+\)", instances["definition"]).group(1)
+    return found
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads (not functions, keywords or labels)."""
+    s = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # strings
+    s = re.sub(r"\{[^}]*\}", " ", s)  # label matchers
+    s = re.sub(r"\[[^\]]*\]", " ", s)  # ranges
+    s = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
+    names = set()
+    for m in re.finditer(r"(?<![\w.])[a-zA-Z_:][a-zA-Z0-9_:]*", s):
+        if s[m.end():].lstrip().startswith("(") or m.group().lower() in _PROMQL_WORDS:
+            continue  # a function, or a keyword
+        names.add(m.group())
+    return names

@@ -1,5 +1,6 @@
 """`auth.*` and `user.profile`; the authorizer, the handshake check and the closing of
-revoked connections.
+revoked connections. The handlers are given `Needs`: the tokens domain, and the audit
+log that a refused login writes to (with the caller's address).
 
 The check on the hot path (`Authorizer`, `BearerCheck`) reads memory only: the
 principal set on the connection when it authenticated (already decoded), the clock and
@@ -10,12 +11,16 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from actors.errors import AuthRequired, DomainError, PermissionDenied, TokenRevoked
+
+import attrs
+
+from actors.errors import AuthRequired, DomainError, InvalidCredentials, Overloaded, PermissionDenied, TokenRevoked
 from actors.timefmt import iso_utc
 from actors.tokens import TokensDomain
 from actors.tokens.accounts import MAX_DISPLAY_NAME
 from actors.tokens.crypto import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, AccessClaims
 from protocol import errors
+from protocol.audit import Audit
 from protocol.calls import Call, Caller
 from protocol.errors import RpcError, to_rpc_error
 from protocol.methods import Access, Schema, method
@@ -23,6 +28,12 @@ from protocol.methods import Access, Schema, method
 CLOSE_REVOKED = 4401
 ADMIN = "admin"
 INVALID_TOKEN = "Invalid or expired token"
+
+
+@attrs.frozen
+class Needs:
+    tokens: TokensDomain
+    audit: Audit
 
 
 class Revocations:
@@ -90,47 +101,56 @@ class BearerCheck:
             raise to_rpc_error(exc) from None  # type: ignore[misc]
 
 
-async def register(call: Call[TokensDomain]) -> dict[str, object]:
+async def register(call: Call[Needs]) -> dict[str, object]:
     params = call.params
-    user_id = await call.domain.accounts.register(params["email"], params["password"], params.get("display_name"))
+    user_id = await call.domain.tokens.accounts.register(params["email"], params["password"],
+                                                         params.get("display_name"))
     return {"user_id": user_id}
 
 
-async def login(call: Call[TokensDomain]) -> dict[str, object]:
-    return (await call.domain.accounts.login(call.params["email"], call.params["password"])).to_result()
+async def login(call: Call[Needs]) -> dict[str, object]:
+    email = call.params["email"]
+    try:
+        grant = await call.domain.tokens.accounts.login(email, call.params["password"])
+    except (InvalidCredentials, Overloaded) as exc:
+        # Overloaded: the e-mail is locked after repeated failures, or too many logins wait.
+        reason = "invalid_credentials" if isinstance(exc, InvalidCredentials) else "overloaded"
+        call.domain.audit.login_failed(call.caller.peer, email, reason)
+        raise
+    return grant.to_result()
 
 
-async def refresh(call: Call[TokensDomain]) -> dict[str, object]:
-    return (await call.domain.accounts.refresh(call.params["refresh_token"])).to_result()
+async def refresh(call: Call[Needs]) -> dict[str, object]:
+    return (await call.domain.tokens.accounts.refresh(call.params["refresh_token"])).to_result()
 
 
-async def authenticate(call: Call[TokensDomain]) -> dict[str, object]:
-    claims = call.domain.guard.state.check(call.params["access_token"])
+async def authenticate(call: Call[Needs]) -> dict[str, object]:
+    claims = call.domain.tokens.guard.state.check(call.params["access_token"])
     call.caller.principal = claims
     return {"user_id": claims.sub, "roles": list(claims.roles), "expires_at": iso_utc(claims.exp * 1000)}
 
 
-async def logout(call: Call[TokensDomain]) -> dict[str, object]:
-    await call.domain.revoke(call.user.fam, "logout")
+async def logout(call: Call[Needs]) -> dict[str, object]:
+    await call.domain.tokens.revoke(call.user.fam, "logout")
     return {"revoked": True}
 
 
-async def revoke_family(call: Call[TokensDomain]) -> dict[str, object]:
+async def revoke_family(call: Call[Needs]) -> dict[str, object]:
     family_id = call.params["family_id"]
     principal = call.user
     is_admin = ADMIN in principal.roles
     if family_id != principal.fam:
-        owner = await call.domain.accounts.family_owner(family_id)
+        owner = await call.domain.tokens.accounts.family_owner(family_id)
         # A stranger learns nothing, not even whether the family exists.
         if not is_admin and owner != principal.sub:
             raise PermissionDenied("Only the family's owner or an admin may revoke it")
     reason = "revoked_by_admin" if is_admin and family_id != principal.fam else "revoked_by_owner"
-    await call.domain.revoke(family_id, reason)
+    await call.domain.tokens.revoke(family_id, reason)
     return {"revoked": True}
 
 
-async def profile(call: Call[TokensDomain]) -> dict[str, object]:
-    return await call.domain.accounts.profile(call.user.sub)
+async def profile(call: Call[Needs]) -> dict[str, object]:
+    return await call.domain.tokens.accounts.profile(call.user.sub)
 
 
 def _string(max_length: int, min_length: int = 0) -> Schema:
