@@ -15,9 +15,11 @@ from typing import Any
 import trio
 
 from actors.env import DomainEnv
+from gateway import reference
 from gateway.config import Config
 from gateway.domains import Domains, serve_methods, start_domains
 from gateway.metrics import Metrics
+from gateway.version import VERSION
 from gateway.services import Services, asyncio_bridge, open_services
 from protocol import jsonrpc
 from protocol.admin import AdminServer
@@ -29,7 +31,6 @@ from runtime import Registry, ShutdownCoordinator, Supervisor
 
 log = logging.getLogger("gateway")
 
-VERSION = "0.1.0"
 
 
 class App:
@@ -57,6 +58,7 @@ class App:
         self.domains: Domains | None = None
         self.supervisor: Supervisor | None = None
         self.ready = False
+        self.ws_port: int = config.port
         self.shutting_down = False
         self._stop_requested = trio.Event()
         self._release_services = trio.Event()
@@ -86,7 +88,7 @@ class App:
         return {"status": status, "version": self.version, "actors": states}
 
     def discover(self) -> dict[str, Any]:
-        return self.table.openrpc(title="media-gateway", version=self.version)
+        return reference.openrpc(self.table, servers=[reference.server(self.config.host, self.ws_port)])
 
     # -- running ----------------------------------------------------------------------
 
@@ -123,7 +125,7 @@ class App:
                 await nursery.start(supervisor.run)
                 serve_methods(self.table, domains, self, self.revocations, self.gateway)
                 admin_port = await nursery.start(self.admin.serve, cfg.host, cfg.admin_port)
-                ws_port = await nursery.start(self.gateway.serve, cfg.host, cfg.port)
+                ws_port = self.ws_port = await nursery.start(self.gateway.serve, cfg.host, cfg.port)
                 log.info("listening ws=%s:%s admin=%s:%s", cfg.host, ws_port, cfg.host, admin_port,
                          extra={"event": "listening", "ws_port": ws_port, "admin_port": admin_port})
                 self.ready = True
