@@ -11,7 +11,7 @@ from actors.catalog.model import ContentItem
 from actors.search.messages import AddCorrection
 from protocol import errors
 from gateway.app import App
-from protocol.client import RpcClientError
+from mgclient import RpcError as RpcClientError
 from tests.conftest import make_config
 from tests.support import connect, http_get
 
