@@ -15,7 +15,8 @@
   a revocation (`auth.revoked`, close 4401) forget them.
 - Reconnection: when the connection closes for any reason but `aclose()`, a task
   reconnects with `backoff` and authenticates again. A call waits for the connection
-  (up to `connect_wait` seconds). A call whose request never left, or that was answered
+  (up to `connect_wait` seconds); one attempt to connect may take `connect_timeout`
+  seconds (a server that accepts TCP but never completes the handshake costs that). A call whose request never left, or that was answered
   -32008 (the node is shutting down, it did nothing), is sent once more on the new
   connection; a call in flight when the connection broke raises `ConnectionClosed`
   (it may or may not have happened). Past the back-off's attempts the client gives
@@ -51,6 +52,7 @@ class Client(Methods):
 
     def __init__(self, url: str, *, access_token: str | None = None, refresh_token: str | None = None,
                  backoff: Backoff = Backoff(), refresh_margin: float = 30.0, connect_wait: float = 30.0,
+                 connect_timeout: float = 10.0,
                  call_timeout: float = math.inf, subprotocols: Sequence[str] = (),
                  on_tokens: Callable[[dict[str, Any]], None] | None = None) -> None:
         super().__init__(self)
@@ -58,6 +60,7 @@ class Client(Methods):
         self.backoff = backoff
         self.refresh_margin = refresh_margin
         self.connect_wait = connect_wait
+        self.connect_timeout = connect_timeout
         self.call_timeout = call_timeout
         self.subprotocols = tuple(subprotocols)
         self.on_tokens = on_tokens
@@ -74,6 +77,11 @@ class Client(Methods):
         self._refresh_lock = trio.Lock()
         self._inbox: collections.deque[Notification] = collections.deque(maxlen=INBOX_SIZE)
         self._arrived = trio.Event()
+
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is open now (calls wait for one otherwise)."""
+        return self._conn is not None and not self._conn.closed
 
     # -- calls ------------------------------------------------------------------------
 
@@ -106,7 +114,10 @@ class Client(Methods):
             if method in _TOKEN_METHODS:
                 await self._keep_grant(result, conn)
             elif method == "auth.logout":
+                # The server closes this connection (4401) right after the answer: the
+                # next call goes on the next one.
                 self._forget_tokens()
+                await self._wait_for_another(conn)
             return result
 
     async def notify(self, method: str, params: Any = None) -> None:
@@ -183,7 +194,8 @@ class Client(Methods):
         started = False
         while not self._closing:
             try:
-                async with connect(self.url, subprotocols=self.subprotocols) as conn:
+                async with connect(self.url, subprotocols=self.subprotocols,
+                                   connect_timeout=self.connect_timeout) as conn:
                     self.connections += 1
                     delays = None
                     if self.access_token is not None:
