@@ -23,6 +23,7 @@ from gateway.version import VERSION
 from gateway.services import Services, asyncio_bridge, open_services
 from protocol import jsonrpc
 from protocol.admin import AdminServer
+from protocol.console import Console
 from protocol.api.tokens import Revocations
 from protocol.methods import MethodTable
 from protocol.paging import CursorCodec
@@ -53,7 +54,8 @@ class App:
             on_connections_changed=self.metrics.connections.set,
         )
         self.revocations = Revocations(lambda: self.gateway.connections)
-        self.admin = AdminServer(ready=lambda: self.ready, metrics=self.metrics.render)
+        self.admin = AdminServer(ready=lambda: self.ready, metrics=self.metrics.render,
+                                 console=Console(lambda: self.ws_port or None))
         self.services: Services | None = None
         self.domains: Domains | None = None
         self.supervisor: Supervisor | None = None

@@ -1,4 +1,4 @@
-"""The admin HTTP port: `/healthz`, `/readyz`, `/metrics` (HTTP/1.1 via h11)."""
+"""The admin HTTP port: `/healthz`, `/readyz`, `/metrics`, `/console` (HTTP/1.1 via h11)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Callable
 import h11
 import trio
 
+from protocol.console import Console
+
 log = logging.getLogger("protocol.admin")
 
 MAX_REQUEST_BYTES = 16 * 1024
@@ -15,9 +17,11 @@ REASONS = {200: b"OK", 404: b"Not Found", 405: b"Method Not Allowed", 503: b"Ser
 
 
 class AdminServer:
-    def __init__(self, *, ready: Callable[[], bool], metrics: Callable[[], bytes]) -> None:
+    def __init__(self, *, ready: Callable[[], bool], metrics: Callable[[], bytes],
+                 console: Console | None = None) -> None:
         self._ready = ready
         self._metrics = metrics
+        self._console = console
         self.port: int | None = None
 
     async def serve(self, host: str, port: int, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
@@ -39,6 +43,8 @@ class AdminServer:
             return 503, b"text/plain", b"not ready\n"
         if path == b"/metrics":
             return 200, b"text/plain; version=0.0.4; charset=utf-8", self._metrics()
+        if self._console is not None and (answer := self._console.route(path.decode("latin-1"))) is not None:
+            return answer
         return 404, b"text/plain", b"not found\n"
 
     async def _handle(self, stream: trio.SocketStream) -> None:
