@@ -114,8 +114,8 @@ def _method(m: dict[str, Any], codes: dict[str, int]) -> str:
     lines = [f"### {m['name']}\n", f"{m['summary']}. Who: **{m['x-access']}**.\n"]
     lines.append(_params(m["params"]))
     lines.append(f"Result: {describe(m['result']['schema'])}\n")
-    errs = [codes[e["$ref"].rsplit("/", 1)[1]] for e in m.get("errors", [])]
-    lines.append("Errors: " + ", ".join(str(c) for c in errs) + "\n")
+    names = [e["$ref"].rsplit("/", 1)[1] for e in m.get("errors", [])]
+    lines.append("Errors: " + ", ".join(f"{codes[n]} {n}" for n in names) + "\n")
     for ex in m.get("examples", []):
         request = {"jsonrpc": "2.0", "id": 1, "method": m["name"]}
         params = {p["name"]: p["value"] for p in ex["params"]}
