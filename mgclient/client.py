@@ -226,17 +226,24 @@ class Client(Methods):
             self._set(None)
 
     async def _authenticate(self, conn: Connection) -> None:
+        """Put the kept access token on a new connection, refreshing it when it expired;
+        when neither works the session is over (calls needing a user get -32001)."""
         try:
             await self._refresh_if_due(conn)
             await conn.call("auth.authenticate", {"access_token": self.access_token}, timeout=self.call_timeout)
+            return
         except AuthRequired:
-            if self.refresh_token is not None:
-                try:
-                    await self.refresh(conn)
-                    return
-                except RpcError:
-                    pass
-            self._forget_tokens()  # the session is over: calls needing a user say -32001
+            pass
+        except RpcError:  # revoked, or a refresh token reused: no way back
+            self._forget_tokens()
+            return
+        if self.refresh_token is not None:
+            try:
+                await self.refresh(conn)
+                return
+            except RpcError:
+                pass
+        self._forget_tokens()
 
     async def aclose(self) -> None:
         self._closing = True

@@ -134,3 +134,24 @@ def test_backoff_grows_to_its_maximum_with_jitter_and_stops() -> None:
     assert len(delays) == 6
     ceilings = [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings))
+
+
+async def test_a_session_revoked_while_away_ends_on_reconnect(gateway: Any, nursery: trio.Nursery) -> None:
+    host, port = gateway.url.split("//")[1].split("/")[0].split(":")
+    proxy = FlakyProxy(host, int(port))
+    proxy_port = await nursery.start(proxy.run)
+    async with open_client(f"ws://127.0.0.1:{proxy_port}/v1", backoff=QUICK, connect_timeout=0.3) as client, \
+            open_client(gateway.url) as other:
+        email = fresh_email()
+        await client.auth.register(email=email, password=PASSWORD)
+        grant = await client.auth.login(email=email, password=PASSWORD)
+        proxy.cut()
+        await other.auth.login(email=email, password=PASSWORD)
+        await other.auth.revoke_family(family_id=grant["family_id"])
+        proxy.restore()
+        with trio.fail_after(10):
+            while client.connections < 2 or not client.connected:
+                await trio.sleep(0.01)
+        assert client.access_token is None and client.refresh_token is None
+        with pytest.raises(mgclient.AuthRequired):
+            await client.user.profile()
