@@ -1,6 +1,13 @@
 """Every example of the OpenRPC document, played against a real gateway: each call
 succeeds and its answer matches the method's result schema (the document's, with its
-`$ref`s). A method without an example fails here too (and in tests/protocol)."""
+`$ref`s). A method without an example fails here too (and in tests/protocol).
+
+Examples run in name order, except `FIRST` (what others need) and `LAST` (what ends the
+session). Values that cannot be written down in an example (tokens, ids the server
+makes) are taken from earlier answers: a param named in `LIVE` gets the value of the
+latest answer field of that name. A new method whose example needs state: put what
+makes the state in `FIRST`, and its id's name in `LIVE`.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +28,9 @@ FIRST = ["content.upsert", "auth.register", "auth.login", "auth.refresh", "exper
 """What other examples need done first (the catalog, the account, the experiment, a session)."""
 LAST = ["auth.revoke_family", "auth.logout"]
 """What ends the example user's session."""
+LIVE = ("access_token", "refresh_token", "session_id", "subscription")
+"""Params whose example value is replaced by the latest answer's field of that name
+(`family_id`: a second login's, the family auth.revoke_family may revoke)."""
 
 
 def order(names: list[str]) -> list[str]:
@@ -48,7 +58,7 @@ async def test_every_example_round_trips_through_a_real_gateway(gateway: Any) ->
             assert m["examples"], f"{name} has no example"
             for example in m["examples"]:
                 params = {p["name"]: p["value"] for p in example["params"]}
-                for key in ("access_token", "refresh_token", "session_id", "family_id"):
+                for key in (*LIVE, "family_id"):
                     if key in params:
                         params[key] = live[key]
                 conn = {"anyone": anyone, "admin": admin_conn}.get(m["x-access"], user_conn)
@@ -57,12 +67,9 @@ async def test_every_example_round_trips_through_a_real_gateway(gateway: Any) ->
                 problems = [f"{list(e.absolute_path)}: {e.message}" for e in result_validator(m).iter_errors(result)]
                 assert not problems, f"{name} ({example['name']}): {problems}\n{result}"
                 played.append(name)
-                if name in ("auth.login", "auth.refresh"):
-                    live.update(access_token=result["access_token"], refresh_token=result["refresh_token"])
+                live.update({key: result[key] for key in LIVE if key in result})
                 if name == "auth.login":
                     # A second login of the same account: the family auth.revoke_family revokes.
                     live["family_id"] = (await anyone.call("auth.login", params))["family_id"]
                     user_conn = await stack.enter_async_context(connect(gateway.url, result["access_token"]))
-                if name == "playback.start":
-                    live["session_id"] = result["session_id"]
     assert set(played) == set(methods)
