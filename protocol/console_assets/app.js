@@ -18,6 +18,7 @@ class Rpc {
     this.accessToken = null;
     this.attempt = 0;
     this.waiters = [];
+    this.connections = 0;
   }
 
   connect() {
@@ -33,6 +34,8 @@ class Rpc {
           this.onStatus("session expired: log in again");
         }
       }
+      this.connections += 1;
+      document.body.dataset.connections = String(this.connections);
       this.onStatus("connected to " + this.url);
       this.waiters.splice(0).forEach((wake) => wake());
     };
@@ -121,6 +124,7 @@ $("login-form").addEventListener("submit", async (event) => {
     const profile = await rpc.call("user.profile");
     state.user = profile;
     $("who").textContent = `logged in as ${profile.email}`;
+    $("who").dataset.family = grant.family_id;
     $("password").value = "";
     refreshContinue();
   } catch (e) {

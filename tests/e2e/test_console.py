@@ -66,6 +66,13 @@ async def seed(url: str, admin_email: str, user_email: str) -> None:
         await conn.call("auth.register", {"email": user_email, "password": PASSWORD})
 
 
+async def revoke(url: str, admin_email: str, family_id: str) -> None:
+    async with connect(url) as conn:
+        grant = await conn.call("auth.login", {"email": admin_email, "password": PASSWORD})
+        await conn.call("auth.authenticate", {"access_token": grant["access_token"]})
+        await conn.call("auth.revoke_family", {"family_id": family_id})
+
+
 async def resume_position(url: str, email: str, content_id: str) -> int:
     async with connect(url) as conn:
         grant = await conn.call("auth.login", {"email": email, "password": PASSWORD})
@@ -129,6 +136,13 @@ def test_the_console_searches_plays_and_shows_notifications(browser_page: Any, t
         screenshot = os.environ.get("MG_CONSOLE_SCREENSHOT")
         if screenshot:
             page.screenshot(path=screenshot)
+
+        # Live notifications: an admin revokes the page's login, then the server stops.
+        trio.run(revoke, gateway.url, admin_email, page.get_attribute("#who", "data-family"))
+        page.wait_for_selector("#notes li[data-method='auth.revoked']", timeout=10_000)
+        page.wait_for_selector("#who:has-text('session revoked')")
+        # Closed with 4401, the page reconnects, anonymous.
+        page.wait_for_function("document.body.dataset.connections === '2'", timeout=15_000)
         assert gateway.terminate() == 0
         page.wait_for_selector("#notes li[data-method='system.shutdown']", timeout=10_000)
     finally:
