@@ -207,7 +207,8 @@ async def connect(url: str, token: str | None = None, *, headers: Sequence[tuple
             try:
                 with trio.fail_after(connect_timeout):
                     ws = await trio_websocket.connect_websocket_url(
-                        nursery, url, extra_headers=extra or None, subprotocols=list(subprotocols) or None,
+                        nursery, url, extra_headers=[(k.encode(), v.encode()) for k, v in extra] or None,
+                        subprotocols=list(subprotocols) or None,
                         max_message_size=MAX_MESSAGE_SIZE, message_queue_size=64)
             except trio.TooSlowError:
                 raise Unreachable(f"no answer from {url} within {connect_timeout:g} s") from None

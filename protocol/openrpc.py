@@ -58,13 +58,20 @@ ACCESS_ERRORS: dict[Access, tuple[int, ...]] = {
 class Described(Protocol):
     """A method as the document needs it (a `Declaration` or a served `Method`)."""
 
-    name: str
-    params: Schema
-    result: Schema
-    access: Access
-    summary: str
-    errors: tuple[int, ...]
-    examples: tuple[Example, ...]
+    @property
+    def name(self) -> str: ...
+    @property
+    def params(self) -> Schema: ...
+    @property
+    def result(self) -> Schema: ...
+    @property
+    def access(self) -> Access: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def errors(self) -> tuple[int, ...]: ...
+    @property
+    def examples(self) -> tuple[Example, ...]: ...
 
 
 def result_title(method_name: str) -> str:

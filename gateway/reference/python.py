@@ -113,7 +113,7 @@ def py_type(schema: Any, *, inputs: bool) -> str:
         extra = schema.get("additionalProperties")
         value = py_type(extra, inputs=inputs) if isinstance(extra, dict) else "Any"
         return f"{'Mapping' if inputs else 'dict'}[str, {value}]"
-    return {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}.get(kind, "Any")
+    return {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}.get(str(kind), "Any")
 
 
 def _literal(value: Any) -> str:

@@ -101,4 +101,4 @@ def ts_type(schema: Any, depth: int = 0) -> str:
         extra = schema.get("additionalProperties")
         return f"Record<string, {ts_type(extra, depth) if isinstance(extra, dict) else 'unknown'}>"
     return {"string": "string", "integer": "number", "number": "number", "boolean": "boolean",
-            "null": "null"}.get(kind, "unknown")
+            "null": "null"}.get(str(kind), "unknown")
