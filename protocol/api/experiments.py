@@ -1,4 +1,4 @@
-"""The experiments domain's methods (see CONTRACT.md).
+"""The experiments domain's methods (see docs/API.md).
 
 `experiments.assign` takes `user_id` or, without it, the authenticated caller's id; a
 call with neither is invalid params (-32602, field `user_id`): the method is open to

@@ -1,4 +1,4 @@
-"""The playback domain's methods (see CONTRACT.md): playback.start, .position, .stop,
+"""The playback domain's methods (see docs/API.md): playback.start, .position, .stop,
 .resume and .continue_watching. They need the catalog too (an item's duration, the
 items of a listing): `Needs` is what the application gives them.
 
