@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test bench clean
+.PHONY: run test test-ts docs bench clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need Python 3.11, 3.12 or 3.13 on PATH" >&2; exit 1; }
@@ -17,11 +17,20 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/python main.py serve
 
-test: $(STAMP)
+# The TypeScript client's tests first (npm ci && npm test in its folder, against a real
+# gateway run by this .venv), then the Python suite, whose summary closes the output.
+test: test-ts
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-ts: $(STAMP)
+	cd clients/typescript && npm ci --no-audit --no-fund && MG_PYTHON=$(abspath $(VENV))/bin/python npm test
+
+# Regenerate docs/API.md, docs/openrpc.json and the clients' types from the method table.
+docs: $(STAMP)
+	$(VENV)/bin/python main.py docs
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/gateway_ping.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache clients/typescript/node_modules clients/typescript/dist

@@ -38,7 +38,7 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 from loadgen import ROOT, Server, echo_server, median
 
 sys.path.insert(0, str(ROOT))
-from protocol.client import http_get  # noqa: E402
+from mgclient import http_get  # noqa: E402
 
 HOUR = 3_600_000
 PASSWORD = "bench password 1234"

@@ -31,7 +31,7 @@ from actors.tokens.crypto import JwtCodec  # noqa: E402
 from actors.tokens.guard import TokenGuard  # noqa: E402
 from actors.tokens.revoked import RevokedFamilies  # noqa: E402
 from actors.tokens.settings import Clock  # noqa: E402
-from protocol.client import Client  # noqa: E402
+from mgclient import connect  # noqa: E402
 
 KEY = b"k" * 32
 ISSUER, AUDIENCE = "media-gateway", "media-gateway-clients"
@@ -73,10 +73,7 @@ def token_check(rounds: int, number: int, revoked_count: int) -> None:
 
 
 async def get_token(url: str) -> str:
-    from trio_websocket import open_websocket_url
-
-    async with open_websocket_url(url) as ws:
-        client = Client(ws)
+    async with connect(url) as client:
         email, password = "bench@example.com", "bench password 123"
         await client.call("auth.register", {"email": email, "password": password})
         return (await client.call("auth.login", {"email": email, "password": password}))["access_token"]

@@ -11,16 +11,20 @@ import secrets
 import signal
 from collections.abc import AsyncIterator
 
+import attrs
 import trio
 
 from actors.env import DomainEnv
+from gateway import reference
 from gateway.config import Config
 from gateway.domains import Domains, serve_methods, start_domains
 from gateway.metrics import Metrics
+from gateway.version import VERSION
 from gateway.services import Services, asyncio_bridge, open_services
 from protocol import jsonrpc
 from protocol.admin import AdminServer
 from protocol.audit import Audit, audit_key
+from protocol.console import Console
 from protocol.api.tokens import Revocations
 from protocol.methods import MethodTable
 from protocol.paging import CursorCodec
@@ -29,7 +33,6 @@ from runtime import Registry, ShutdownCoordinator, Supervisor
 
 log = logging.getLogger("gateway")
 
-VERSION = "0.1.0"
 
 
 class App:
@@ -62,11 +65,13 @@ class App:
             "mg_ws_events", "WebSocket events: handshake_refused by status, closed by code, "
             "rate_limited by request or notification", ("kind", "label"), self.gateway.counts.items)
         self.revocations = Revocations(lambda: self.gateway.connections)
-        self.admin = AdminServer(ready=lambda: self.ready, metrics=self.metrics.render)
+        self.admin = AdminServer(ready=lambda: self.ready, metrics=self.metrics.render,
+                                 console=Console(lambda: self.ws_port or None))
         self.services: Services | None = None
         self.domains: Domains | None = None
         self.supervisor: Supervisor | None = None
         self.ready = False
+        self.ws_port: int = config.port
         self.shutting_down = False
         self._stop_requested = trio.Event()
         self._release_services = trio.Event()
@@ -101,7 +106,7 @@ class App:
         return {"status": status, "version": self.version, "actors": states}
 
     def discover(self) -> dict[str, object]:
-        return self.table.openrpc(title="media-gateway", version=self.version)
+        return reference.openrpc(self.table, servers=[reference.server(self.config.host, self.ws_port)])
 
     # -- running ----------------------------------------------------------------------
 
@@ -139,7 +144,9 @@ class App:
                 await nursery.start(supervisor.run)
                 serve_methods(self.table, domains, self, self.revocations, self.gateway, self.audit)
                 admin_port = await nursery.start(self.admin.serve, cfg.admin_host, cfg.admin_port)
-                ws_port = await nursery.start(self.gateway.serve, cfg.host, cfg.port)
+                # The console on the admin port is one of the gateway's own pages.
+                self.gateway.origins = attrs.evolve(self.gateway.origins, sibling_ports=frozenset({admin_port}))
+                ws_port = self.ws_port = await nursery.start(self.gateway.serve, cfg.host, cfg.port)
                 log.info("listening ws=%s:%s admin=%s:%s", cfg.host, ws_port, cfg.admin_host, admin_port,
                          extra={"event": "listening", "ws_port": ws_port, "admin_port": admin_port})
                 self.ready = True

@@ -1,4 +1,4 @@
-"""The command line: serve, migrate, create-user, import-catalog, demo-catalog, call.
+"""The command line: serve, migrate, create-user, import-catalog, demo-catalog, call, docs.
 
 Every option of `serve` is also an environment variable (the README's table); the
 other subcommands read the same options, so they act on the database `serve` uses.
@@ -15,8 +15,9 @@ from typing import Sequence
 import trio
 
 from gateway.config import Config
+from gateway.version import VERSION
 
-SUBCOMMANDS = ("serve", "migrate", "create-user", "import-catalog", "demo-catalog", "call")
+SUBCOMMANDS = ("serve", "migrate", "create-user", "import-catalog", "demo-catalog", "call", "docs")
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -37,6 +38,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description="Media gateway: JSON-RPC 2.0 over WebSocket")
+    parser.add_argument("--version", action="version", version=f"media-gateway {VERSION}")
     sub = parser.add_subparsers(dest="command")
 
     serve = sub.add_parser("serve", help="run the gateway (default)")
@@ -74,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     user = sub.add_parser("create-user", help="create an account")
     _add_common(user)
     user.add_argument("--email", required=True)
-    user.add_argument("--password", required=True)
+    user.add_argument("--password", default=None,
+                      help="default: asked at a prompt, or read from standard input when it is not a terminal")
     user.add_argument("--display-name", default=None)
     user.add_argument("--admin", action="store_true")
 
@@ -93,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--url", default=None, help="default ws://MG_HOST:MG_PORT/v1")
     call.add_argument("--token", default=None, help="access token sent as Authorization: Bearer")
     call.add_argument("--timeout", type=float, default=30.0)
+
+    docs = sub.add_parser("docs", help="write the API reference and the clients' generated code "
+                                       "(docs/, mgclient/methods.py, clients/typescript/src/types.ts)")
+    docs.add_argument("--check", action="store_true", help="write nothing; exit 1 naming the stale files")
     return parser
 
 
@@ -218,15 +225,53 @@ def serve(config: Config) -> int:
     return 1
 
 
+def read_password() -> str:
+    """The new account's password: asked twice at a terminal, else the first line of
+    standard input (so it stays out of shell history and `ps`)."""
+    if sys.stdin is None:
+        return ""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Password again: "):
+            print("error: the passwords differ", file=sys.stderr)
+            return ""
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _docs(check: bool) -> int:
+    from gateway import reference
+
+    if check:
+        stale = reference.stale()
+        for path in stale:
+            print(f"stale: {path} (run `python main.py docs`)", file=sys.stderr)
+        return 1 if stale else 0
+    for path in reference.write():
+        print(f"wrote {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in SUBCOMMANDS + ("-h", "--help"):
+    if not argv or argv[0] not in SUBCOMMANDS + ("-h", "--help", "--version"):
         argv.insert(0, "serve")
     args = build_parser().parse_args(argv)
     if args.command == "call":
-        from protocol.client import run_call
+        from gateway.call import run_call
 
         return run_call(args)
+    if args.command == "docs":
+        return _docs(args.check)
+
+    if args.command == "create-user" and args.password is None:
+        password = read_password()
+        if not password:
+            print("error: no password given (--password, a prompt, or standard input)", file=sys.stderr)
+            return 1
+        args.password = password
 
     from gateway import logs
 

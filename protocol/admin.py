@@ -18,6 +18,7 @@ import trio
 
 from protocol.linger import linger
 from protocol.logthrottle import LogThrottle
+from protocol.console import Console
 
 log = logging.getLogger("protocol.admin")
 
@@ -36,9 +37,11 @@ Route = Callable[[h11.Request], Answer]
 
 class AdminServer:
     def __init__(self, *, ready: Callable[[], bool], metrics: Callable[[], bytes],
-                 max_connections: int = 64, request_timeout: float = 10.0) -> None:
+                 console: Console | None = None, max_connections: int = 64,
+                 request_timeout: float = 10.0) -> None:
         self._ready = ready
         self._metrics = metrics
+        self._console = console
         self.max_connections = max_connections
         self.request_timeout = request_timeout
         self.port: int | None = None
@@ -69,10 +72,13 @@ class AdminServer:
     def _route(self, request: h11.Request) -> Answer:
         if request.method not in (b"GET", b"HEAD"):
             return 405, TEXT, b"method not allowed\n"
-        route = self.routes.get(request.target.split(b"?", 1)[0])
-        if route is None:
-            return 404, TEXT, b"not found\n"
-        return route(request)
+        path = request.target.split(b"?", 1)[0]
+        route = self.routes.get(path)
+        if route is not None:
+            return route(request)
+        if self._console is not None and (answer := self._console.route(path.decode("latin-1"))) is not None:
+            return answer
+        return 404, TEXT, b"not found\n"
 
     async def _handle(self, stream: trio.SocketStream) -> None:
         """The containment boundary of one admin connection."""

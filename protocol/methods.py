@@ -7,7 +7,10 @@ list with what its handlers need (`MethodTable.add_all(api.catalog.METHODS, cata
 
 Params are described once, as JSON Schema; the same schema validates requests
 (compiled by fastjsonschema) and is published by `rpc.discover`, so a method appears
-in the OpenRPC document by being declared.
+in the OpenRPC document by being declared. A declaration also carries what the
+reference needs (protocol.openrpc): the result schema, the errors the method answers
+beyond the ones every method of its access level can answer, and examples that the
+test suite plays against a real gateway.
 """
 
 from __future__ import annotations
@@ -45,6 +48,50 @@ Authorizer = Callable[[Caller, Access], Awaitable[None] | None]
 
 EMPTY_PARAMS: Schema = {"type": "object", "properties": {}, "additionalProperties": False}
 
+LENIENT = "x-validate-as"
+"""Key of a schema part that the domain checks itself (see `checked_by_domain`)."""
+
+
+def checked_by_domain(published: Schema, lenient: Schema) -> Schema:
+    """A params schema part published exactly as `published` but validated at the edge
+    only as `lenient`, because the domain checks the rest itself and reports every
+    problem with its own field (`variants[1].weight`), which a schema's first failure
+    cannot. The published form must refuse nothing the domain accepts."""
+    return {**published, LENIENT: lenient}
+
+
+def validation_schema(schema: Any) -> Any:
+    """`schema` as the edge validates it: every `checked_by_domain` part lenient."""
+    if isinstance(schema, dict):
+        if LENIENT in schema:
+            return schema[LENIENT]
+        return {k: validation_schema(v) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [validation_schema(v) for v in schema]
+    return schema
+
+
+@attrs.frozen
+class Example:
+    """An example call: `params` and a `result` the method answers to them (tokens,
+    ids and times vary from call to call; the shape does not)."""
+
+    name: str
+    params: dict[str, Any]
+    result: Any
+    summary: str = ""
+
+
+@attrs.frozen
+class Notification:
+    """A notification the server sends (a JSON-RPC request without id), as published
+    under the document's `x-notifications`."""
+
+    name: str
+    params: Schema
+    summary: str
+    description: str = ""
+
 
 def _no_authorization(caller: Caller, access: Access) -> None:
     if access is not Access.ANYONE:
@@ -62,6 +109,8 @@ class Declaration(Generic[D]):
     access: Access
     summary: str
     inline: bool
+    errors: tuple[int, ...] = ()
+    examples: tuple[Example, ...] = ()
 
 
 def method(
@@ -73,14 +122,21 @@ def method(
     access: Access = Access.ANYONE,
     summary: str = "",
     inline: bool = False,
+    errors: Iterable[int] = (),
+    examples: Iterable[Example] = (),
 ) -> Declaration[D]:
     """Declare `handler` as the method `name`.
+
+    `errors`: the codes this method answers beyond those of every method with its
+    access level and params (protocol.openrpc adds those). `examples`: at least one
+    (tests/e2e/test_openrpc_examples.py plays each against a real gateway).
 
     `inline=True` promises the handler never waits on anything that can take long
     (no I/O, no ask of an actor that may be busy): the transport then runs it in the
     connection's reader instead of a task of its own, which saves a task per call.
     """
-    return Declaration(name, handler, params or EMPTY_PARAMS, result or {}, access, summary, inline)
+    return Declaration(name, handler, params or EMPTY_PARAMS, result or {}, access, summary, inline,
+                       tuple(errors), tuple(examples))
 
 
 @attrs.define(slots=True)
@@ -96,6 +152,8 @@ class Method(Generic[D]):
     inline: bool
     domain: D
     table: "MethodTable"
+    errors: tuple[int, ...]
+    examples: tuple[Example, ...]
     _validate: Callable[[Any], Any] = attrs.field(repr=False)
     _accept: Callable[[Any], bool] | None = attrs.field(repr=False, default=None)
 
@@ -172,8 +230,10 @@ class MethodTable:
             inline=declared.inline,
             domain=domain,
             table=self,
-            validate=fastjsonschema.compile(declared.params),
-            accept=compile_accept(declared.params),
+            errors=declared.errors,
+            examples=declared.examples,
+            validate=fastjsonschema.compile(validation_schema(declared.params)),
+            accept=compile_accept(validation_schema(declared.params)),
         )
 
     def add_all(self, declared: Iterable[Declaration[D]], domain: D) -> None:
@@ -189,26 +249,3 @@ class MethodTable:
 
     def __len__(self) -> int:
         return len(self._methods)
-
-    def openrpc(self, *, title: str, version: str) -> dict[str, Any]:
-        """The OpenRPC 1.2.6 document of every registered method."""
-        methods = []
-        for m in self:
-            props = m.params.get("properties", {})
-            required = set(m.params.get("required", []))
-            methods.append(
-                {
-                    "name": m.name,
-                    "summary": m.summary,
-                    "paramStructure": "by-position" if m.params.get("type") == "array" else "either",
-                    "params": [
-                        {"name": pname, "required": pname in required, "schema": pschema}
-                        for pname, pschema in props.items()
-                    ]
-                    if m.params.get("type") != "array"
-                    else [{"name": "params", "required": False, "schema": m.params}],
-                    "result": {"name": "result", "schema": m.result},
-                    "x-access": m.access.value,
-                }
-            )
-        return {"openrpc": "1.2.6", "info": {"title": title, "version": version}, "methods": methods}

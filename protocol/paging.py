@@ -34,6 +34,20 @@ PAGING_SCHEMA: dict[str, Any] = {
 }
 """JSON Schema properties for listing params; merge into a method's params schema."""
 
+PAGE_INFO_SCHEMA: dict[str, Any] = {
+    "title": "PageInfo",
+    "description": "offset pages: page, page_size, total, total_pages, has_next_page; "
+                   "keyset pages: has_next_page, next_cursor (null on the last page)",
+    "type": "object",
+    "properties": {
+        "page": {"type": "integer"}, "page_size": {"type": "integer"}, "total": {"type": "integer"},
+        "total_pages": {"type": "integer"}, "has_next_page": {"type": "boolean"},
+        "next_cursor": {"type": ["string", "null"]},
+    },
+    "required": ["has_next_page"],
+}
+"""The `page_info` of every listing's result."""
+
 
 class CursorCodec:
     """Signs sort keys into cursors and checks them back (HMAC-SHA256, 16 bytes)."""

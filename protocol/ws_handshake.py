@@ -43,6 +43,10 @@ class AllowedOrigins:
 
     any_origin: bool = False
     origins: frozenset[str] = frozenset()
+    sibling_ports: frozenset[int] = frozenset()
+    """Ports of pages the gateway serves itself (the admin port's console): an Origin
+    on the same host name as the Host header with one of these ports is the gateway's
+    own too."""
 
     @classmethod
     def parse(cls, text: str | None) -> "AllowedOrigins":
@@ -61,7 +65,15 @@ class AllowedOrigins:
             return True
         if host is None or normal == "null":
             return False
-        return urlsplit(normal).netloc == host.strip().lower()
+        page = urlsplit(normal)
+        if page.netloc == host.strip().lower():
+            return True
+        if not self.sibling_ports:
+            return False
+        try:
+            return page.port in self.sibling_ports and page.hostname == urlsplit("//" + host.strip().lower()).hostname
+        except ValueError:  # a port that is not a number
+            return False
 
 
 def _normal(origin: str) -> str:

@@ -27,7 +27,7 @@ os.environ.setdefault("MG_ARGON2_PROFILE", "test")
 
 from actors.tokens.accounts import create_user as _create_user  # noqa: E402
 from gateway.services import Services  # noqa: E402
-from protocol.client import Client  # noqa: E402
+from mgclient import Connection as Client  # noqa: E402
 from tests.support import ROOT, connect  # noqa: E402
 
 PASSWORD = "correct horse battery staple"

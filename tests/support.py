@@ -9,15 +9,16 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
 
 import orjson
 import trio
-from trio_websocket import WebSocketConnection, open_websocket_url
+from trio_websocket import WebSocketConnection
 
-from protocol.client import Client, http_get  # noqa: F401  (tests import it from here)
+from mgclient import Connection, connect, http_get  # noqa: F401  (tests import them from here)
+
+Client = Connection
+"""What `connect` yields: calls, notifications, raw frames (mgclient.Connection)."""
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"listening ws=([\d.]+):(\d+) admin=([\d.]+):(\d+)")
@@ -70,14 +71,8 @@ class GatewayProcess:
         self._reader.join(5)
 
 
-@asynccontextmanager
-async def connect(url: str, token: str | None = None) -> AsyncIterator[Client]:
-    headers = [("Authorization", f"Bearer {token}")] if token else None
-    async with open_websocket_url(url, extra_headers=headers) as ws:
-        yield Client(ws)
-
-
 async def raw_call(ws: WebSocketConnection, frame: str | bytes) -> object:
+    """Send one frame on a bare trio-websocket connection and read the next message."""
     await ws.send_message(frame if isinstance(frame, str) else frame.decode())
     return orjson.loads(await ws.get_message())
 

@@ -3,26 +3,52 @@
 from __future__ import annotations
 
 from actors.catalog import CatalogDomain
-from actors.catalog.model import ContentItem
+from actors.catalog.model import ID_MAX, LABEL_MAX, LABELS_MAX, TITLE_MAX, YEAR_MAX, YEAR_MIN, ContentItem
 from actors.errors import InvalidParams
+from protocol import errors
 from protocol.calls import Call
-from protocol.methods import Access, Schema, method
-from protocol.paging import PAGING_SCHEMA
+from protocol.methods import Access, Example, Schema, checked_by_domain, method
+from protocol.paging import PAGE_INFO_SCHEMA, PAGING_SCHEMA
 
 MAX_UPSERT = 1000
 
-CONTENT_SCHEMA: Schema = {
-    "type": "object",
-    "properties": {
+_LABELS = {"type": "array", "maxItems": LABELS_MAX, "items": {"type": "string", "minLength": 1, "maxLength": LABEL_MAX}}
+_CONTENT_PROPERTIES: Schema = {
+    "id": {"type": "string", "minLength": 1, "maxLength": ID_MAX},
+    "title": {"type": "string", "minLength": 1, "maxLength": TITLE_MAX},
+    "type": {"enum": ["movie", "series", "episode"]},
+    "year": {"type": "integer", "minimum": YEAR_MIN, "maximum": YEAR_MAX},
+    "genres": _LABELS, "platforms": _LABELS,
+    "rating": {"type": "number", "minimum": 0, "maximum": 10},
+    "popularity": {"type": "number", "minimum": 0},
+    "duration_ms": {"type": "integer", "minimum": 0},
+}
+# Validated loosely: ContentItem.from_dict reports every bad field of every item.
+CONTENT_SCHEMA: Schema = checked_by_domain(
+    {"title": "ContentItemInput", "type": "object", "properties": _CONTENT_PROPERTIES,
+     "required": ["id", "title", "type", "year"],
+     "description": "genres and platforms default to [], rating, popularity and duration_ms to 0"},
+    {"type": "object", "properties": {
         "id": {"type": "string"}, "title": {"type": "string"},
         "type": {"enum": ["movie", "series", "episode"]}, "year": {"type": "integer"},
         "genres": {"type": "array", "items": {"type": "string"}},
         "platforms": {"type": "array", "items": {"type": "string"}},
         "rating": {"type": "number", "minimum": 0, "maximum": 10},
-        "popularity": {"type": "number", "minimum": 0}, "duration_ms": {"type": "integer", "minimum": 0},
-    },
-}
-PAGE_INFO = {"type": "object"}
+        "popularity": {"type": "number", "minimum": 0}, "duration_ms": {"type": "integer", "minimum": 0}}})
+CONTENT_ITEM: Schema = {"title": "ContentItem", "type": "object", "properties": _CONTENT_PROPERTIES,
+                                "required": list(_CONTENT_PROPERTIES)}
+"""A content item as results carry it."""
+PAGE_INFO = PAGE_INFO_SCHEMA
+
+EXAMPLE_ITEMS: list[dict[str, object]] = [
+    {"id": "m-matrix", "title": "The Matrix", "type": "movie", "year": 1999, "genres": ["Action", "Sci-Fi"],
+     "platforms": ["netflix"], "rating": 8.7, "popularity": 95.0, "duration_ms": 8_160_000},
+    {"id": "m-amelie", "title": "Amélie", "type": "movie", "year": 2001, "genres": ["Comedy", "Romance"],
+     "platforms": ["prime"], "rating": 8.3, "popularity": 80.0, "duration_ms": 7_320_000},
+    {"id": "s-dark", "title": "Dark", "type": "series", "year": 2017, "genres": ["Drama", "Sci-Fi"],
+     "platforms": ["netflix"], "rating": 8.8, "popularity": 90.0, "duration_ms": 0},
+]
+"""The catalog the examples of every domain refer to (content.upsert's example)."""
 
 
 async def upsert(call: Call[CatalogDomain]) -> dict[str, object]:
@@ -57,15 +83,26 @@ METHODS = [
            params={"type": "object", "properties": {
                "items": {"type": "array", "minItems": 1, "maxItems": MAX_UPSERT, "items": CONTENT_SCHEMA}},
                "required": ["items"], "additionalProperties": False},
-           result={"type": "object", "properties": {"upserted": {"type": "integer"}}}),
+           result={"type": "object", "properties": {"upserted": {"type": "integer"}}, "required": ["upserted"]},
+           errors=[errors.TIMED_OUT],
+           examples=[Example("the example catalog", {"items": EXAMPLE_ITEMS}, {"upserted": 3})]),
     method("content.get", get, summary="One content item by id",
            params={"type": "object", "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 128}},
                    "required": ["id"], "additionalProperties": False},
-           result=CONTENT_SCHEMA),
+           result=CONTENT_ITEM, errors=[errors.NOT_FOUND],
+           examples=[Example("a movie", {"id": "m-matrix"}, EXAMPLE_ITEMS[0])]),
     method("content.list", list_, summary="The catalog, paged, by popularity, title or year",
            params={"type": "object", "properties": {
                **PAGING_SCHEMA, "sort": {"enum": ["popularity", "title", "year"]}},
                "additionalProperties": False},
-           result={"type": "object", "properties": {"items": {"type": "array", "items": CONTENT_SCHEMA},
-                                                     "page_info": PAGE_INFO}}),
+           result={"type": "object", "properties": {"items": {"type": "array", "items": CONTENT_ITEM},
+                                                     "page_info": PAGE_INFO}, "required": ["items", "page_info"]},
+           errors=[errors.TIMED_OUT],
+           examples=[Example("first page by title", {"page": 1, "page_size": 2, "sort": "title"},
+                             {"items": [EXAMPLE_ITEMS[1], EXAMPLE_ITEMS[2]],
+                              "page_info": {"page": 1, "page_size": 2, "total": 3, "total_pages": 2,
+                                            "has_next_page": True}}),
+                     Example("keyset paging", {"limit": 1},
+                             {"items": [EXAMPLE_ITEMS[0]],
+                              "page_info": {"has_next_page": True, "next_cursor": "WyJjb250ZW50Lmxpc3Q6cG9wdWxhcml0eSJd.c2ln"}})]),
 ]

@@ -1,4 +1,4 @@
-"""The experiments domain's methods (see CONTRACT.md).
+"""The experiments domain's methods (see docs/API.md).
 
 `experiments.assign` takes `user_id` or, without it, the authenticated caller's id; a
 call with neither is invalid params (-32602, field `user_id`): the method is open to
@@ -10,33 +10,48 @@ from __future__ import annotations
 
 from actors.errors import InvalidParams
 from actors.experiments import ExperimentsDomain
-from actors.experiments.model import MAX_EXPERIMENT_ID
+from actors.experiments.model import MAX_EXPERIMENT_ID, MAX_VARIANT_NAME, MAX_VARIANTS
+from protocol import errors
 from protocol.calls import Call
-from protocol.methods import Access, method
-from protocol.paging import PAGING_SCHEMA
+from protocol.methods import Access, Example, checked_by_domain, method
+from protocol.paging import PAGE_INFO_SCHEMA, PAGING_SCHEMA
 
 LIST_SCOPE = "experiments.list"
 MAX_USER_ID = 256
 
 _ID = {"type": "string", "minLength": 1, "maxLength": MAX_EXPERIMENT_ID}
-# Loose on purpose: the model checks variants and reports every problem with its field
-# (`variants[1].weight`), which a schema's first failure cannot.
-_VARIANTS = {
-    "type": "array",
-    "description": "variant names (equal weights) or {name, weight} objects; weights "
-                   "are relative and normalised",
-    "items": {"type": ["string", "object"]},
-}
+_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_VARIANT_NAME}
+# Validated loosely: the model checks variants and reports every problem with its field
+# (`variants[1].weight`), which a schema's first failure cannot. Published exactly: a
+# list of names or a list of {name, weight}, never a mix.
+_VARIANTS = checked_by_domain(
+    {"title": "Variants",
+     "description": "variant names (equal weights) or {name, weight} objects, not a mix; weights "
+                    "are relative and normalised, not all zero; names unique",
+     "oneOf": [
+         {"type": "array", "minItems": 1, "maxItems": MAX_VARIANTS, "items": _NAME},
+         {"type": "array", "minItems": 1, "maxItems": MAX_VARIANTS, "items": {
+             "title": "WeightedVariant", "type": "object",
+             "properties": {"name": _NAME, "weight": {"type": "number", "minimum": 0}},
+             "required": ["name", "weight"], "additionalProperties": False}}]},
+    {"type": "array", "items": {"type": ["string", "object"]}})
 _EXPERIMENT = {
+    "title": "Experiment",
     "type": "object",
     "properties": {
         "id": {"type": "string"}, "name": {"type": "string"},
-        "variants": {"type": "array", "items": {"type": "object", "properties": {
-            "name": {"type": "string"}, "weight": {"type": "number"}}}},
+        "variants": {"type": "array", "items": {"title": "Variant", "type": "object", "properties": {
+            "name": {"type": "string"}, "weight": {"type": "number"}}, "required": ["name", "weight"]},
+            "description": "weights normalised to sum 1"},
         "active": {"type": "boolean"}, "coverage": {"type": "number"}, "seed": {"type": "string"},
-        "created_at": {"type": "string"}, "updated_at": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
     },
+    "required": ["id", "name", "variants", "active", "coverage", "seed", "created_at", "updated_at"],
 }
+_EXAMPLE = {"id": "home-banner", "name": "Home banner",
+            "variants": [{"name": "control", "weight": 0.5}, {"name": "big", "weight": 0.5}],
+            "active": True, "coverage": 1.0, "seed": "home-banner",
+            "created_at": "2026-12-04T16:00:00Z", "updated_at": "2026-12-04T16:00:00Z"}
 _BY_ID = {"type": "object", "properties": {"id": _ID}, "required": ["id"], "additionalProperties": False}
 
 
@@ -87,13 +102,21 @@ METHODS = [
                "active": {"type": "boolean", "default": True},
                "coverage": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},
            }, "required": ["id", "name", "variants"], "additionalProperties": False},
-           result=_EXPERIMENT),
+           result=_EXPERIMENT, errors=[errors.CONFLICT, errors.TIMED_OUT],
+           examples=[Example("two arms", {"id": "home-banner", "name": "Home banner", "variants": ["control", "big"]},
+                             _EXAMPLE)]),
     method("experiments.get", get, access=Access.ADMIN, summary="One experiment by id",
-           params=_BY_ID, result=_EXPERIMENT),
+           params=_BY_ID, result=_EXPERIMENT, errors=[errors.NOT_FOUND],
+           examples=[Example("by id", {"id": "home-banner"}, _EXAMPLE)]),
     method("experiments.list", list_, access=Access.ADMIN, summary="Experiments, oldest first, paged",
            params={"type": "object", "properties": {**PAGING_SCHEMA}, "additionalProperties": False},
            result={"type": "object", "properties": {"items": {"type": "array", "items": _EXPERIMENT},
-                                                     "page_info": {"type": "object"}}}),
+                                                     "page_info": PAGE_INFO_SCHEMA},
+                   "required": ["items", "page_info"]},
+           errors=[errors.TIMED_OUT],
+           examples=[Example("first page", {"page": 1, "page_size": 20},
+                             {"items": [_EXAMPLE], "page_info": {"page": 1, "page_size": 20, "total": 1,
+                                                                 "total_pages": 1, "has_next_page": False}})]),
     method("experiments.update", update, access=Access.ADMIN,
            summary="Change active, coverage or weights (variant names stay); users "
                    "already assigned keep their variant",
@@ -103,16 +126,30 @@ METHODS = [
                "coverage": {"type": "number", "minimum": 0, "maximum": 1},
                "variants": _VARIANTS,
            }, "required": ["id"], "additionalProperties": False},
-           result=_EXPERIMENT),
+           result=_EXPERIMENT, errors=[errors.NOT_FOUND, errors.TIMED_OUT],
+           examples=[Example("new weights", {"id": "home-banner", "variants": [
+               {"name": "control", "weight": 3}, {"name": "big", "weight": 1}]},
+               {**_EXAMPLE, "variants": [{"name": "control", "weight": 0.75}, {"name": "big", "weight": 0.25}],
+                "updated_at": "2026-12-04T16:05:00Z"})]),
     method("experiments.stats", stats, access=Access.ADMIN,
            summary="Exposures per variant and the sample ratio mismatch test (p < 0.001)",
            params=_BY_ID,
            result={"type": "object", "properties": {
+               "experiment_id": {"type": "string"},
                "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
                "total": {"type": "integer"},
-               "weights": {"type": "object"}, "expected": {"type": "object"},
+               "weights": {"type": "object", "additionalProperties": {"type": "number"}},
+               "expected": {"type": "object", "additionalProperties": {"type": "number"}},
                "chi_square": {"type": ["number", "null"]},
-               "srm_p_value": {"type": "number"}, "srm_detected": {"type": "boolean"}}}),
+               "srm_p_value": {"type": "number"}, "srm_detected": {"type": "boolean"},
+               "srm_threshold": {"type": "number"}},
+               "required": ["counts", "total", "srm_p_value", "srm_detected"]},
+           errors=[errors.NOT_FOUND, errors.TIMED_OUT],
+           examples=[Example("balanced", {"id": "home-banner"},
+                             {"experiment_id": "home-banner", "counts": {"control": 503, "big": 497}, "total": 1000,
+                              "weights": {"control": 0.5, "big": 0.5}, "expected": {"control": 500.0, "big": 500.0},
+                              "chi_square": 0.036, "srm_p_value": 0.849, "srm_detected": False,
+                              "srm_threshold": 0.001})]),
     # Inline (run in the connection's reader, no task per call): the answer comes from
     # memory with no await. The one exception is the first call, on this node, for a user
     # in a bucket that a weight or coverage change moved; it reads the user's recorded
@@ -124,7 +161,12 @@ METHODS = [
                "user_id": {"type": "string", "minLength": 1, "maxLength": MAX_USER_ID,
                            "description": "defaults to the authenticated caller"},
            }, "required": ["experiment_id"], "additionalProperties": False},
-           result={"type": "object", "properties": {
+           result={"title": "Assignment", "type": "object", "properties": {
                "experiment_id": {"type": "string"}, "user_id": {"type": "string"},
-               "variant": {"type": "string"}, "in_experiment": {"type": "boolean"}}}),
+               "variant": {"type": "string"}, "in_experiment": {"type": "boolean"}},
+               "required": ["experiment_id", "user_id", "variant", "in_experiment"]},
+           errors=[errors.NOT_FOUND],
+           examples=[Example("a user", {"experiment_id": "home-banner", "user_id": "u_5f2d8c41"},
+                             {"experiment_id": "home-banner", "user_id": "u_5f2d8c41", "variant": "big",
+                              "in_experiment": True})]),
 ]

@@ -1,4 +1,4 @@
-"""The playback domain's methods (see CONTRACT.md): playback.start, .position, .stop,
+"""The playback domain's methods (see docs/API.md): playback.start, .position, .stop,
 .resume and .continue_watching. They need the catalog too (an item's duration, the
 items of a listing): `Needs` is what the application gives them.
 
@@ -15,9 +15,11 @@ from actors.errors import NotFound
 from actors.playback import PlaybackDomain
 from actors.playback.model import ResumeState
 from actors.timefmt import iso_utc
+from protocol import errors
+from protocol.api.catalog import CONTENT_ITEM, EXAMPLE_ITEMS
 from protocol.calls import Call
-from protocol.methods import Access, method
-from protocol.paging import PAGING_SCHEMA
+from protocol.methods import Access, Example, method
+from protocol.paging import PAGE_INFO_SCHEMA, PAGING_SCHEMA
 
 OK = {"ok": True}
 
@@ -84,8 +86,10 @@ async def continue_watching(call: Call[Needs]) -> dict[str, object]:
 _SESSION_ID = {"type": "string", "minLength": 1, "maxLength": 128}
 _POSITION_MS = {"type": "integer", "minimum": 0, "description": "milliseconds from the start, 0..duration"}
 _CONTENT_ID = {"type": "string", "minLength": 1, "maxLength": 128}
-_RESUME = {"type": "object", "properties": {"position_ms": {"type": "integer"}, "offer_resume": {"type": "boolean"}}}
+_RESUME = {"title": "ResumePoint", "type": "object", "properties": {
+    "position_ms": {"type": "integer"}, "offer_resume": {"type": "boolean"}}, "required": ["position_ms", "offer_resume"]}
 _TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
+_SESSION = "ps_9c1f5b2e7a"
 
 METHODS = [
     method("playback.start", start, access=Access.USER,
@@ -93,7 +97,11 @@ METHODS = [
            params={"type": "object", "properties": {
                "content_id": _CONTENT_ID, "device_id": {"type": "string", "maxLength": 128}},
                "required": ["content_id"], "additionalProperties": False},
-           result={"type": "object", "properties": {"session_id": {"type": "string"}, "resume": _RESUME}}),
+           result={"type": "object", "properties": {"session_id": {"type": "string"}, "resume": _RESUME},
+                   "required": ["session_id", "resume"]},
+           errors=[errors.NOT_FOUND, errors.TIMED_OUT],
+           examples=[Example("start", {"content_id": "m-matrix", "device_id": "tv-livingroom"},
+                             {"session_id": _SESSION, "resume": {"position_ms": 0, "offer_resume": False}})]),
     # Inline: the reader of the connection runs it (no task per update). It waits only
     # when the session must first be taken over from storage, once per session and node.
     method("playback.position", position, access=Access.USER, inline=True,
@@ -101,14 +109,20 @@ METHODS = [
                    "within the flush interval",
            params={"type": "object", "properties": {"session_id": _SESSION_ID, "position_ms": _POSITION_MS},
                    "required": ["session_id", "position_ms"], "additionalProperties": False},
-           result={"type": "object", "properties": {"ok": {"const": True}}}),
+           result={"type": "object", "properties": {"ok": {"const": True}}, "required": ["ok"]},
+           errors=[errors.NOT_FOUND],
+           examples=[Example("ten minutes in", {"session_id": _SESSION, "position_ms": 600_000}, {"ok": True})]),
     method("playback.stop", stop, access=Access.USER,
            summary="End a session, optionally at a last position; the answer is where the next start "
                    "resumes (0 when no resume is offered) and whether the item counts as finished",
            params={"type": "object", "properties": {"session_id": _SESSION_ID, "position_ms": _POSITION_MS},
                    "required": ["session_id"], "additionalProperties": False},
            result={"type": "object", "properties": {"position_ms": {"type": "integer"},
-                                                     "completed": {"type": "boolean"}}}),
+                                                     "completed": {"type": "boolean"}},
+                   "required": ["position_ms", "completed"]},
+           errors=[errors.NOT_FOUND, errors.TIMED_OUT],
+           examples=[Example("stop", {"session_id": _SESSION, "position_ms": 660_000},
+                             {"position_ms": 660_000, "completed": False})]),
     method("playback.resume", resume, access=Access.USER,
            summary="Where the caller would resume an item",
            params={"type": "object", "properties": {"content_id": _CONTENT_ID},
@@ -116,13 +130,25 @@ METHODS = [
            result={"type": "object", "properties": {
                "content_id": {"type": "string"}, "position_ms": {"type": "integer"},
                "offer_resume": {"type": "boolean"}, "completed": {"type": "boolean"},
-               "updated_at": _TIMESTAMP}}),
+               "updated_at": _TIMESTAMP},
+               "required": ["content_id", "position_ms", "offer_resume", "completed", "updated_at"]},
+           errors=[errors.NOT_FOUND, errors.TIMED_OUT],
+           examples=[Example("resume", {"content_id": "m-matrix"},
+                             {"content_id": "m-matrix", "position_ms": 660_000, "offer_resume": True,
+                              "completed": False, "updated_at": "2026-12-04T16:11:00Z"})]),
     method("playback.continue_watching", continue_watching, access=Access.USER,
            summary="Items the caller can resume, most recent first (finished items left out)",
            params={"type": "object", "properties": dict(PAGING_SCHEMA), "additionalProperties": False},
            result={"type": "object", "properties": {
-               "items": {"type": "array", "items": {"type": "object", "properties": {
-                   "content": {"type": "object"}, "position_ms": {"type": "integer"},
-                   "progress": {"type": "number"}, "updated_at": _TIMESTAMP}}},
-               "page_info": {"type": "object"}}}),
+               "items": {"type": "array", "items": {"title": "ContinueWatchingEntry", "type": "object", "properties": {
+                   "content": CONTENT_ITEM, "position_ms": {"type": "integer"},
+                   "progress": {"type": "number", "description": "0..1 of the duration"}, "updated_at": _TIMESTAMP},
+                   "required": ["content", "position_ms", "progress", "updated_at"]}},
+               "page_info": PAGE_INFO_SCHEMA},
+               "required": ["items", "page_info"]},
+           errors=[errors.TIMED_OUT],
+           examples=[Example("recent", {"limit": 10},
+                             {"items": [{"content": EXAMPLE_ITEMS[0], "position_ms": 660_000, "progress": 0.081,
+                                         "updated_at": "2026-12-04T16:11:00Z"}],
+                              "page_info": {"has_next_page": False, "next_cursor": None}})]),
 ]

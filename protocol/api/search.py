@@ -9,16 +9,18 @@ import orjson
 
 from actors.search import SearchDomain
 from actors.search.index import AUTOCOMPLETE_MAX
-from protocol.api.catalog import CONTENT_SCHEMA
+from protocol.api.catalog import CONTENT_ITEM, EXAMPLE_ITEMS
+from protocol import errors
 from protocol.calls import Call
-from protocol.methods import Access, Schema, method
-from protocol.paging import PAGING_SCHEMA
+from protocol.methods import Access, Example, Schema, method
+from protocol.paging import PAGE_INFO_SCHEMA, PAGING_SCHEMA
 
 SCOPE = "search.query"
 DEFAULT_SUGGESTIONS = 10
 
 STRINGS = {"type": "array", "items": {"type": "string", "maxLength": 64}, "maxItems": 50}
 FILTERS_SCHEMA: Schema = {
+    "title": "SearchFilters",
     "type": "object",
     "properties": {
         "genres": STRINGS, "platforms": STRINGS,
@@ -29,9 +31,16 @@ FILTERS_SCHEMA: Schema = {
     },
     "additionalProperties": False,
 }
-RANGE = {"type": ["object", "null"], "properties": {"min": {"type": "number"}, "max": {"type": "number"}}}
-COUNTS = {"type": "array", "items": {"type": "object", "properties": {"value": {"type": "string"},
-                                                                      "count": {"type": "integer"}}}}
+RANGE = {"type": ["object", "null"], "properties": {"min": {"type": "number"}, "max": {"type": "number"}},
+         "required": ["min", "max"], "description": "null when nothing matches"}
+COUNTS = {"type": "array", "items": {"title": "FacetCount", "type": "object", "properties": {
+    "value": {"type": "string"}, "count": {"type": "integer"}}, "required": ["value", "count"]}}
+FACETS = {"title": "Facets", "type": "object", "description": "each group counted under every other active filter",
+          "properties": {"genres": COUNTS, "platforms": COUNTS, "year_range": RANGE, "rating_range": RANGE},
+          "required": ["genres", "platforms", "year_range", "rating_range"]}
+SUGGESTION = {"title": "Suggestion", "type": "object", "properties": {
+    "text": {"type": "string"}, "score": {"type": "number"}, "type": {"type": "string"},
+    "content_id": {"type": "string"}}, "required": ["text", "score", "type"]}
 
 
 async def query(call: Call[SearchDomain]) -> dict[str, object]:
@@ -71,23 +80,41 @@ METHODS = [
                **PAGING_SCHEMA},
                "required": ["query"], "additionalProperties": False},
            result={"type": "object", "properties": {
-               "items": {"type": "array", "items": CONTENT_SCHEMA}, "total": {"type": "integer"},
-               "page_info": {"type": "object"}, "corrected_query": {"type": ["string", "null"]},
-               "facets": {"type": "object", "properties": {"genres": COUNTS, "platforms": COUNTS,
-                                                           "year_range": RANGE, "rating_range": RANGE}}}}),
+               "items": {"type": "array", "items": CONTENT_ITEM}, "total": {"type": "integer"},
+               "page_info": PAGE_INFO_SCHEMA, "corrected_query": {"type": ["string", "null"]},
+               "facets": FACETS}, "required": ["items", "total", "page_info", "corrected_query"]},
+           examples=[Example("a typo, corrected", {"query": "teh matrix", "limit": 5},
+                             {"items": [EXAMPLE_ITEMS[0]], "total": 1,
+                              "page_info": {"has_next_page": False, "next_cursor": None},
+                              "corrected_query": "the matrix"}),
+                     Example("filters and facets", {"query": "", "filters": {"genres": ["Sci-Fi"]},
+                                                    "include_facets": True, "page": 1, "page_size": 1},
+                             {"items": [EXAMPLE_ITEMS[0]], "total": 2,
+                              "page_info": {"page": 1, "page_size": 1, "total": 2, "total_pages": 2,
+                                            "has_next_page": True},
+                              "corrected_query": None,
+                              "facets": {"genres": [{"value": "Sci-Fi", "count": 2}, {"value": "Action", "count": 1},
+                                                    {"value": "Drama", "count": 1}],
+                                         "platforms": [{"value": "netflix", "count": 2}],
+                                         "year_range": {"min": 1999, "max": 2017},
+                                         "rating_range": {"min": 8.7, "max": 8.8}}})]),
     method("search.autocomplete", autocomplete, summary="Title suggestions for a prefix, most popular first",
            params={"type": "object", "properties": {
                "q": {"type": "string", "maxLength": 200},
                "limit": {"type": "integer", "minimum": 1, "maximum": AUTOCOMPLETE_MAX}},
                "required": ["q"], "additionalProperties": False},
-           result={"type": "object", "properties": {"suggestions": {"type": "array", "items": {
-               "type": "object", "properties": {"text": {"type": "string"}, "score": {"type": "number"},
-                                                "type": {"type": "string"}, "content_id": {"type": "string"}}}}}}),
+           result={"type": "object", "properties": {"suggestions": {"type": "array", "items": SUGGESTION}},
+                   "required": ["suggestions"]},
+           examples=[Example("a prefix", {"q": "mat", "limit": 5},
+                             {"suggestions": [{"text": "The Matrix", "score": 0.97, "type": "title",
+                                               "content_id": "m-matrix"}]})]),
     method("search.corrections.add", add_correction, access=Access.ADMIN,
            summary="Teach a spelling correction; it wins over computed ones",
            params={"type": "object", "properties": {
                "misspelled": {"type": "string", "minLength": 1, "maxLength": 200},
                "corrected": {"type": "string", "minLength": 1, "maxLength": 200}},
                "required": ["misspelled", "corrected"], "additionalProperties": False},
-           result={"type": "object", "properties": {"ok": {"const": True}}}),
+           result={"type": "object", "properties": {"ok": {"const": True}}, "required": ["ok"]},
+           errors=[errors.TIMED_OUT],
+           examples=[Example("teach a correction", {"misspelled": "matirx", "corrected": "matrix"}, {"ok": True})]),
 ]

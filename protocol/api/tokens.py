@@ -23,7 +23,7 @@ from protocol import errors
 from protocol.audit import Audit
 from protocol.calls import Call, Caller
 from protocol.errors import RpcError, to_rpc_error
-from protocol.methods import Access, Schema, method
+from protocol.methods import Access, Example, Notification, Schema, method
 
 CLOSE_REVOKED = 4401
 ADMIN = "admin"
@@ -166,34 +166,73 @@ def _object(required: list[str], **properties: Schema) -> Schema:
 
 _EMAIL = _string(MAX_EMAIL_LENGTH + 64)
 _PASSWORD = _string(MAX_PASSWORD_LENGTH)
-GRANT_RESULT = {"type": "object", "properties": {
+GRANT_RESULT = {"title": "Grant", "type": "object", "properties": {
     "access_token": {"type": "string"}, "refresh_token": {"type": "string"},
-    "token_type": {"const": "Bearer"}, "expires_in": {"type": "integer"},
-    "family_id": {"type": "string"}, "user_id": {"type": "string"}}}
-REVOKED_RESULT = {"type": "object", "properties": {"revoked": {"const": True}}}
+    "token_type": {"const": "Bearer"}, "expires_in": {"type": "integer", "description": "seconds"},
+    "family_id": {"type": "string"}, "user_id": {"type": "string"}},
+    "required": ["access_token", "refresh_token", "token_type", "expires_in", "family_id", "user_id"]}
+REVOKED_RESULT = {"type": "object", "properties": {"revoked": {"const": True}}, "required": ["revoked"]}
+
+EXAMPLE_EMAIL, EXAMPLE_PASSWORD = "ada@example.com", "correct horse battery staple"
+"""The account the examples use (auth.register's example creates it)."""
+_ACCESS = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1XzAxIn0.c2lnbmF0dXJl"
+_GRANT = {"access_token": _ACCESS, "refresh_token": "Jx0tY2fV3lq8YqB5rQmC1n0kq0aW8yX9cZs4uT7vN2E",
+          "token_type": "Bearer", "expires_in": 900, "family_id": "f_3b1c9a7e", "user_id": "u_5f2d8c41"}
 
 METHODS = [
     method("auth.register", register, summary="Create an account (password: 8 to 1024 characters)",
            params=_object(["email", "password"], email=_EMAIL, password=_PASSWORD,
                           display_name=_string(MAX_DISPLAY_NAME * 2)),
-           result={"type": "object", "properties": {"user_id": {"type": "string"}}}),
+           result={"type": "object", "properties": {"user_id": {"type": "string"}}, "required": ["user_id"]},
+           errors=[errors.CONFLICT, errors.TIMED_OUT],
+           examples=[Example("new account", {"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD,
+                                             "display_name": "Ada"}, {"user_id": "u_5f2d8c41"})]),
     method("auth.login", login, summary="Exchange credentials for an access and a refresh token",
-           params=_object(["email", "password"], email=_EMAIL, password=_PASSWORD), result=GRANT_RESULT),
+           params=_object(["email", "password"], email=_EMAIL, password=_PASSWORD), result=GRANT_RESULT,
+           errors=[errors.INVALID_CREDENTIALS, errors.TIMED_OUT],
+           examples=[Example("log in", {"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD}, _GRANT)]),
     method("auth.refresh", refresh, summary="Rotate a refresh token: new tokens, same family",
-           params=_object(["refresh_token"], refresh_token=_string(256)), result=GRANT_RESULT),
-    method("auth.authenticate", authenticate, summary="Authenticate this connection with an access token",
+           params=_object(["refresh_token"], refresh_token=_string(256)), result=GRANT_RESULT,
+           errors=[errors.AUTH_REQUIRED, errors.TOKEN_REVOKED, errors.REFRESH_REUSE, errors.TIMED_OUT],
+           examples=[Example("rotate", {"refresh_token": _GRANT["refresh_token"]},
+                             {**_GRANT, "access_token": _ACCESS[:-4] + "MDAw",
+                              "refresh_token": "pQ8rS1tU4vW7xY0zA3bC6dE9fG2hJ5kL8mN1oP4qR7s"})]),
+    method("auth.authenticate", authenticate, summary="Authenticate this connection with an access token "
+                                                      "(the browser's way: a page cannot set a handshake header)",
            params=_object(["access_token"], access_token=_string(8192)),
            result={"type": "object", "properties": {
                "user_id": {"type": "string"}, "roles": {"type": "array", "items": {"type": "string"}},
-               "expires_at": {"type": "string", "format": "date-time"}}}),
+               "expires_at": {"type": "string", "format": "date-time"}},
+               "required": ["user_id", "roles", "expires_at"]},
+           errors=[errors.AUTH_REQUIRED, errors.TOKEN_REVOKED],
+           examples=[Example("authenticate", {"access_token": _ACCESS},
+                             {"user_id": "u_5f2d8c41", "roles": ["user"], "expires_at": "2026-12-04T16:15:00Z"})]),
     method("auth.logout", logout, access=Access.USER, summary="Revoke this connection's token family",
-           result=REVOKED_RESULT),
+           result=REVOKED_RESULT, errors=[errors.TIMED_OUT],
+           examples=[Example("log out", {}, {"revoked": True})]),
     method("auth.revoke_family", revoke_family, access=Access.USER,
            summary="Revoke a token family (its owner or an admin)",
-           params=_object(["family_id"], family_id=_string(128, 1)), result=REVOKED_RESULT),
+           params=_object(["family_id"], family_id=_string(128, 1)), result=REVOKED_RESULT,
+           errors=[errors.PERMISSION_DENIED, errors.TIMED_OUT],
+           examples=[Example("revoke another device's login", {"family_id": _GRANT["family_id"]},
+                             {"revoked": True})]),
     method("user.profile", profile, access=Access.USER, summary="The authenticated user's account",
-           result={"type": "object", "properties": {
+           result={"title": "Profile", "type": "object", "properties": {
                "user_id": {"type": "string"}, "email": {"type": "string"},
                "display_name": {"type": "string"}, "roles": {"type": "array", "items": {"type": "string"}},
-               "created_at": {"type": "string", "format": "date-time"}}}),
+               "created_at": {"type": "string", "format": "date-time"}},
+               "required": ["user_id", "email", "display_name", "roles", "created_at"]},
+           errors=[errors.TIMED_OUT],
+           examples=[Example("profile", {}, {"user_id": "u_5f2d8c41", "email": EXAMPLE_EMAIL, "display_name": "Ada",
+                                             "roles": ["user"], "created_at": "2026-12-04T16:00:00Z"})]),
+]
+
+NOTIFICATIONS = [
+    Notification("auth.revoked", _object(["family_id", "reason"], family_id={"type": "string"},
+                                         reason={"type": "string",
+                                                 "description": "logout, revoked_by_owner, revoked_by_admin, "
+                                                                "reuse_detected, ..."}),
+                 summary="The token family that authenticated this connection was revoked",
+                 description="Sent on every node within a second of the revocation; the connection is then "
+                             "closed with code 4401. Log in again (the family's refresh tokens are dead too)."),
 ]

@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from gateway.logs import JsonFormatter
-from protocol.client import RpcClientError
+from mgclient import RpcError as RpcClientError
 from tests.auth_helpers import PASSWORD, create_user, fresh_email
 from tests.support import connect, http_get
 

@@ -14,11 +14,11 @@ import jwt
 import orjson
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, ConnectionRejected
+from mgclient import ConnectionClosed, HandshakeRejected as ConnectionRejected
 
 from actors.tokens import TokensDomain
 from gateway.app import App
-from protocol.client import Client, RpcClientError
+from mgclient import Connection as Client, RpcError as RpcClientError
 from tests.auth_helpers import PASSWORD, create_user, fresh_email, login, new_user
 from tests.conftest import make_config
 from tests.support import connect
@@ -46,9 +46,9 @@ async def until_closed(client: Client, timeout: float = 2.0) -> tuple[list[dict]
     with trio.fail_after(timeout):
         try:
             while True:
-                messages.append(orjson.loads(await client.ws.get_message()))
+                messages.append(await client.next_message())
         except ConnectionClosed as exc:
-            return messages, exc.reason.code
+            return messages, exc.code
 
 
 async def still_open(client: Client) -> bool:
@@ -202,16 +202,14 @@ async def test_bad_tokens_of_every_kind_are_refused_without_detail(gateway: Any)
 
 
 async def test_handshake_needs_a_bearer_token(gateway: Any) -> None:
-    from trio_websocket import open_websocket_url
-
     user = await new_user(gateway)
     for header in [f"Basic {user['access_token']}", "Bearer", f"Token {user['access_token']}"]:
         with pytest.raises(ConnectionRejected) as info:
-            async with open_websocket_url(gateway.url, extra_headers=[("Authorization", header)]):
+            async with connect(gateway.url, headers=[("Authorization", header)]):
                 pass
         assert info.value.status_code == 401
-    async with open_websocket_url(gateway.url, extra_headers=[("authorization", f"bearer {user['access_token']}")]) as ws:
-        assert (await Client(ws).call("user.profile"))["user_id"] == user["user_id"]
+    async with connect(gateway.url, headers=[("authorization", f"bearer {user['access_token']}")]) as client:
+        assert (await client.call("user.profile"))["user_id"] == user["user_id"]
 
 
 async def test_expiry_follows_the_domain_clock(gateway: Any) -> None:
@@ -292,7 +290,7 @@ async def test_logout_answer_comes_before_the_close_even_when_pipelined(gateway:
         frames = [{"jsonrpc": "2.0", "id": 1, "method": "auth.logout"},
                   {"jsonrpc": "2.0", "id": 2, "method": "system.ping"}]
         for frame in frames:
-            await client.ws.send_message(orjson.dumps(frame).decode())
+            await client.send_raw(orjson.dumps(frame))
         messages, code = await until_closed(client)
     assert code == 4401
     ids = [m.get("id") for m in messages]

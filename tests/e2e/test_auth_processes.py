@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from trio_websocket import ConnectionRejected
+from mgclient import HandshakeRejected as ConnectionRejected
 
 from actors.storage import connect_storage
 from actors.tokens.crypto import hash_refresh_token
-from protocol.client import RpcClientError
+from mgclient import RpcError as RpcClientError
 from tests.auth_helpers import PASSWORD, create_user_cli, login, register_and_login
 from tests.services import aio_loop, pg_database, pg_url, redis_server, redis_url  # noqa: F401
 from tests.support import GatewayProcess, connect, start_nodes, stop

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from protocol.client import Client, RpcClientError
+from mgclient import Connection as Client, RpcError as RpcClientError
 from tests.auth_helpers import admin_token, new_user, user_token
 from tests.support import connect, http_get
 

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import VERSION
-from protocol.client import RpcClientError
+from mgclient import RpcError as RpcClientError
 from tests.support import alert_exprs, connect, dashboard_exprs, http_get, metric_names
 
 # Families and their types: a count that only grows is a counter, a level a gauge.

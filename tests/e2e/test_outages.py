@@ -12,7 +12,7 @@ from actors.catalog.messages import Upsert
 from actors.catalog.model import ContentItem
 from protocol import errors
 from gateway.app import App
-from protocol.client import RpcClientError
+from mgclient import RpcError as RpcClientError
 from tests.conftest import make_config
 from tests.support import FlakyProxy, connect
 

@@ -10,7 +10,7 @@ import pytest
 from actors.catalog.messages import Upsert
 from actors.catalog.model import ContentItem
 from protocol import errors
-from protocol.client import RpcClientError
+from mgclient import RpcError as RpcClientError
 from tests.auth_helpers import new_user
 from tests.support import connect
 

@@ -24,7 +24,7 @@ from gateway.app import App
 from gateway.domains import Domains
 from protocol import errors
 from protocol.calls import Call
-from protocol.client import RpcClientError
+from mgclient import RpcError as RpcClientError
 from protocol.methods import MethodTable, method
 from runtime import Actor, ChildSpec, Registry
 from tests.auth_helpers import PASSWORD, create_user_cli, login

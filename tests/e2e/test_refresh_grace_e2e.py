@@ -10,7 +10,7 @@ from typing import Any
 
 import trio
 
-from protocol.client import RpcClientError
+from mgclient import RpcError as RpcClientError
 from tests.auth_helpers import register_and_login
 from tests.conftest import RunningApp
 from tests.services import pg_database, pg_url, redis_url  # noqa: F401

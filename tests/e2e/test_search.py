@@ -10,8 +10,8 @@ from actors.catalog.messages import Upsert
 from actors.catalog.model import ContentItem
 from protocol import errors
 from gateway.app import App
-from protocol.client import RpcClientError
 from tests.auth_helpers import admin_token, user_token
+from mgclient import RpcError as RpcClientError
 from tests.conftest import make_config
 from tests.support import connect, http_get
 

@@ -11,7 +11,7 @@ import jwt
 import pytest
 from trio_websocket import ConnectionRejected
 
-from protocol.client import RpcClientError
+from mgclient import RpcError as RpcClientError
 from tests.conftest import RunningApp
 from tests.support import connect
 

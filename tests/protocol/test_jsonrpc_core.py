@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from actors.errors import InvalidParams, NotFound
-from protocol import errors
+from protocol import errors, openrpc
 from protocol.jsonrpc import MAX_BATCH, Engine, reject_frame
 from protocol.calls import Call
 from protocol.methods import Access, MethodTable, method
@@ -142,7 +142,7 @@ def test_reject_frame_answers_each_call_but_not_notifications() -> None:
 
 
 def test_openrpc_lists_every_method() -> None:
-    doc = make_engine().table.openrpc(title="t", version="1")
+    doc = openrpc.document(make_engine().table, title="t", version="1")
     names = [m["name"] for m in doc["methods"]]
     assert names == sorted(["echo", "boom", "missing", "bad", "secret"])
     echo = next(m for m in doc["methods"] if m["name"] == "echo")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from protocol.ws_handshake import AllowedOrigins, Opening, Refusal, select_subprotocol
@@ -138,3 +139,13 @@ def test_headers_given_twice_are_not_trusted() -> None:
     assert o.header("Authorization") is None
     o = received(handshake("/v1", "Origin: https://a.example", "Origin: https://b.example"))
     assert status(o.refuse(o.check(ANY))) == 400  # type: ignore[arg-type]
+
+
+def test_the_console_on_the_admin_port_is_an_own_origin() -> None:
+    origins = attrs.evolve(AllowedOrigins.parse(""), sibling_ports=frozenset({8081}))
+    assert origins.allows("http://127.0.0.1:8081", "127.0.0.1:8080")
+    assert origins.allows("http://localhost:8081", "localhost:8080")
+    assert not origins.allows("http://localhost:8081", "127.0.0.1:8080")
+    assert not origins.allows("http://127.0.0.1:9999", "127.0.0.1:8080")
+    assert not origins.allows("http://127.0.0.1:x", "127.0.0.1:8080")
+    assert not AllowedOrigins.parse("").allows("http://127.0.0.1:8081", "127.0.0.1:8080")

@@ -1,0 +1,3 @@
+"""The gateway's version: `main.py --version`, `system.health`, the OpenRPC document."""
+
+VERSION = "0.1.0"
