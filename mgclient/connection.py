@@ -66,6 +66,12 @@ class Connection:
         return self._closed.is_set()
 
     @property
+    def local_address(self) -> str:
+        """This end's `host:port` (what the server sees as the peer's address)."""
+        local = self._ws.local
+        return f"{local.address}:{local.port}" if hasattr(local, "port") else str(local)
+
+    @property
     def subprotocol(self) -> str | None:
         """The subprotocol the server selected, if any."""
         return self._ws.subprotocol

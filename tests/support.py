@@ -71,8 +71,19 @@ class GatewayProcess:
         self._reader.join(5)
 
 
-async def raw_call(ws: WebSocketConnection, frame: str | bytes) -> object:
-    """Send one frame on a bare trio-websocket connection and read the next message."""
+async def raw_call(ws: WebSocketConnection | Connection, frame: str | bytes) -> object:
+    """Send one frame as it is (on a bare trio-websocket connection or an mgclient one)
+    and read the next message."""
+    if isinstance(ws, Connection):
+        # mgclient hands a batch's answers over one by one: gather one per request.
+        await ws.send_raw(frame)
+        try:
+            sent = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            sent = None
+        if not isinstance(sent, list):
+            return await ws.next_message()
+        return [await ws.next_message() for m in sent if isinstance(m, dict) and "id" in m]
     await ws.send_message(frame if isinstance(frame, str) else frame.decode())
     return orjson.loads(await ws.get_message())
 

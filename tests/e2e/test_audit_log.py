@@ -52,7 +52,7 @@ async def test_a_failed_login_names_the_peer_and_hides_the_email_and_password(
     await create_user(gateway.app.services, email)
     wrong = "wrong-password-" + "x" * 20
     async with connect(gateway.url) as client:
-        local = "%s:%d" % (client.ws.local.address, client.ws.local.port)
+        local = client.local_address
         with pytest.raises(RpcClientError) as failed:
             await client.call("auth.login", {"email": email.upper(), "password": wrong})
         assert failed.value.code == -32010

@@ -30,9 +30,9 @@ async def pipelined_logins(urls: list[str], email: str, per_connection: int = 8)
                                     "params": {"email": email, "password": f"wrong guess {i}"}}).decode()
                       for i in range(per_connection)]
             for frame in frames:
-                await client.ws.send_message(frame)
+                await client.send_raw(frame)
             for _ in frames:
-                answers.append(orjson.loads(await client.ws.get_message()))
+                answers.append(await client.next_message())
 
     go = trio.Event()
     with trio.fail_after(30):
@@ -56,7 +56,7 @@ async def test_32_wrong_passwords_on_4_connections_check_at_most_5(gateway: Runn
     user = await register_and_login(gateway.url, fresh_email("locked"))
     check(await pipelined_logins([gateway.url] * 4, user["email"]), 32)
     async with connect(gateway.url) as client:  # the lock holds for the right password too
-        answer = await raw_call(client.ws, orjson.dumps({
+        answer = await raw_call(client, orjson.dumps({
             "jsonrpc": "2.0", "id": 1, "method": "auth.login",
             "params": {"email": user["email"], "password": PASSWORD}}))
         assert answer["error"]["code"] == OVERLOADED  # type: ignore[index]

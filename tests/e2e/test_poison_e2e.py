@@ -121,7 +121,7 @@ async def test_requests_that_crash_an_actor_get_a_clean_error_and_never_stop_the
         batch = [{"jsonrpc": "2.0", "id": i, "method": "test.explode", "params": {"how": "x"}}
                  for i in range(10)]
         batch += [{"jsonrpc": "2.0", "method": "test.explode", "params": {"how": "x"}}] * 10
-        answers = await raw_call(client.ws, orjson.dumps(batch))
+        answers = await raw_call(client, orjson.dumps(batch))
         assert sorted(a["id"] for a in answers) == list(range(10))
         assert all(a["error"] == {"code": -32603, "message": "Internal error"} for a in answers)
         # Each crash restarted the actor: the answer comes from a fresh incarnation.

@@ -9,7 +9,7 @@ from typing import Any
 
 import jwt
 import pytest
-from trio_websocket import ConnectionRejected
+from mgclient import HandshakeRejected as ConnectionRejected
 
 from mgclient import RpcError as RpcClientError
 from tests.conftest import RunningApp
