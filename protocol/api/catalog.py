@@ -1,11 +1,11 @@
-"""`content.upsert`, `content.get`, `content.list`."""
+"""`content.upsert`, `content.get`, `content.list`, `content.episodes`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from actors.catalog import CatalogDomain
-from actors.catalog.model import ContentItem
+from actors.catalog.model import EPISODE_MAX, ID_MAX, SEASON_MAX, ContentItem
 from actors.errors import InvalidParams
 from protocol.calls import Call
 from protocol.methods import Access, method
@@ -22,6 +22,9 @@ CONTENT_SCHEMA: dict[str, Any] = {
         "platforms": {"type": "array", "items": {"type": "string"}},
         "rating": {"type": "number", "minimum": 0, "maximum": 10},
         "popularity": {"type": "number", "minimum": 0}, "duration_ms": {"type": "integer", "minimum": 0},
+        "series_id": {"type": ["string", "null"], "description": "an episode's series (an item of type series)"},
+        "season": {"type": ["integer", "null"], "minimum": 1, "maximum": SEASON_MAX},
+        "episode": {"type": ["integer", "null"], "minimum": 1, "maximum": EPISODE_MAX},
     },
 }
 PAGE_INFO = {"type": "object"}
@@ -54,6 +57,13 @@ async def list_(call: Call[CatalogDomain]) -> dict[str, Any]:
     return {"items": [i.to_dict() for i in found.items], "page_info": listing.info(found)}
 
 
+async def episodes(call: Call[CatalogDomain]) -> dict[str, Any]:
+    series_id = call.params["series_id"]
+    listing = call.listing(f"content.episodes:{series_id}")
+    found = await call.domain.episodes(series_id, listing.page)
+    return {"items": [i.to_dict() for i in found.items], "page_info": listing.info(found)}
+
+
 METHODS = [
     method("content.upsert", upsert, access=Access.ADMIN, summary="Create or replace content items",
            params={"type": "object", "properties": {
@@ -68,6 +78,12 @@ METHODS = [
            params={"type": "object", "properties": {
                **PAGING_SCHEMA, "sort": {"enum": ["popularity", "title", "year"]}},
                "additionalProperties": False},
+           result={"type": "object", "properties": {"items": {"type": "array", "items": CONTENT_SCHEMA},
+                                                     "page_info": PAGE_INFO}}),
+    method("content.episodes", episodes, summary="The episodes of a series, paged, in season and episode order",
+           params={"type": "object", "properties": {
+               **PAGING_SCHEMA, "series_id": {"type": "string", "minLength": 1, "maxLength": ID_MAX}},
+               "required": ["series_id"], "additionalProperties": False},
            result={"type": "object", "properties": {"items": {"type": "array", "items": CONTENT_SCHEMA},
                                                      "page_info": PAGE_INFO}}),
 ]
