@@ -121,7 +121,8 @@ class App:
                 supervisor = self.supervisor = Supervisor("root", domains.children(), registry=self.registry,
                                                           on_event=self.metrics.on_runtime_event)
                 await nursery.start(supervisor.run)
-                serve_methods(self.table, domains, self, self.revocations, self.gateway)
+                for task in serve_methods(self.table, domains, self, self.revocations, self.gateway):
+                    nursery.start_soon(task)
                 admin_port = await nursery.start(self.admin.serve, cfg.host, cfg.admin_port)
                 ws_port = await nursery.start(self.gateway.serve, cfg.host, cfg.port)
                 log.info("listening ws=%s:%s admin=%s:%s", cfg.host, ws_port, cfg.host, admin_port,

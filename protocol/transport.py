@@ -74,6 +74,7 @@ class Connection:
         self._nursery: trio.Nursery | None = None
         self._sending = 0  # writes in progress
         self._sent = 0  # writes completed
+        self._on_close: list[Callable[[], None]] | None = []  # None once the connection has ended
 
     async def run(self) -> None:
         engine = self.gateway.engine
@@ -145,6 +146,26 @@ class Connection:
                 await self.close(CLOSE_POLICY, "client reads too slowly")
                 return
             seen = self._sent
+
+    @property
+    def backlog(self) -> int:
+        """Frames handed to the connection (answers, notifications) not yet written."""
+        return self._sending
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the connection has ended (at once if it has)."""
+        if self._on_close is None:
+            callback()
+        else:
+            self._on_close.append(callback)
+
+    def _ended(self) -> None:
+        callbacks, self._on_close = self._on_close or [], None
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("a close callback failed", extra={"event": "ws.close_callback_error"})
 
     def notify(self, method: str, params: Any) -> None:
         """Send a server notification without blocking the caller."""
@@ -290,6 +311,7 @@ class WebSocketGateway:
             else:
                 await conn.run()
         finally:
+            conn._ended()
             self.connections.discard(conn)
             self._connections_changed()
             log.debug("connection %s closed", conn.id, extra={"event": "ws.close", "conn": conn.id})

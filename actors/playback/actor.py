@@ -23,15 +23,29 @@ import logging
 import secrets
 from typing import Any, Callable
 
+import attrs
 import trio
 
 from actors.errors import NotFound, storage_errors
 from actors.paging import KeysetPage, OffsetPage, Slice, keyset_slice
 from actors.playback import store
 from actors.playback.intake import PositionIntake
-from actors.playback.messages import Adopt, ContinueWatching, Flush, GetResume, Start, Stop
+from actors.playback.sync import Change, PlaybackSync
+from actors.playback.messages import (
+    Adopt,
+    ContinueWatching,
+    EndedElsewhere,
+    Flush,
+    GetResume,
+    MarkPlayed,
+    NextUpQuery,
+    Start,
+    Stop,
+)
 from actors.playback.model import (
     Entry,
+    Marked,
+    NextUp,
     PlaybackSettings,
     Report,
     ResumeState,
@@ -93,9 +107,11 @@ class PlaybackActor(Actor):
         stats: PlaybackStats | None = None,
         on_flush: FlushObserver | None = None,
         clock_ms: Callable[[], int] = wall_ms,
+        sync: PlaybackSync | None = None,
     ) -> None:
         self.storage = storage
         self.intake = intake
+        self.sync = sync
         self.settings = settings
         self.rules = settings.rules
         self.stats = stats if stats is not None else PlaybackStats()
@@ -141,6 +157,12 @@ class PlaybackActor(Actor):
             return await self._resume_state(msg.user_id, msg.content_id, msg.duration_ms)
         if type(msg) is ContinueWatching:
             return await self._continue_watching(msg)
+        if type(msg) is MarkPlayed:
+            return await self._mark(msg)
+        if type(msg) is NextUpQuery:
+            return await self._next_up(msg)
+        if type(msg) is EndedElsewhere:
+            return self._ended_elsewhere(msg.session_ids)
         if type(msg) is Flush:
             return await self.flush()
         return await super().receive(msg)
@@ -164,19 +186,12 @@ class PlaybackActor(Actor):
         key = (report.key.user_id, report.key.content_id)
         entry = self.entries.get(key)
         if entry is None:
-            self.entries[key] = Entry(report.position_ms, report.key.duration_ms, report.updated_at,
-                                      report.seq, report.first_at)
-        else:
-            if report.seq <= entry.seq:
-                return  # an older update than the one already applied
-            entry.position_ms = report.position_ms
-            entry.duration_ms = report.key.duration_ms
-            # Never below what this node already knows: the last update here wins,
-            # even if the wall clock stepped back.
-            entry.updated_at = max(report.updated_at, entry.updated_at)
-            entry.seq = report.seq
-            if entry.dirty_since is None:
-                entry.dirty_since = report.first_at
+            entry = self.entries[key] = Entry(0, 0, 0, 0, report.first_at, played=report.key.played)
+        elif report.seq <= entry.seq:
+            return  # an older update than the one already applied
+        elif entry.dirty_since is None:
+            entry.dirty_since = report.first_at
+        entry.reported(report.position_ms, report.key.duration_ms, report.updated_at, report.seq, self.rules)
         self.dirty.add(key)
         self.stats.unflushed = len(self.dirty) + self.writing
 
@@ -272,7 +287,8 @@ class PlaybackActor(Actor):
             await self._end([oldest])
         now_ms = self.clock_ms()
         now = trio.current_time()
-        key = SessionKey(secrets.token_urlsafe(16), msg.user_id, msg.content_id, max(0, msg.duration_ms))
+        key = SessionKey(secrets.token_urlsafe(16), msg.user_id, msg.content_id, max(0, msg.duration_ms),
+                         msg.device_id, resume.played)
         session = Session(key, msg.device_id, now_ms, now, now, resume.position_ms)
         with storage_errors():
             self.stats.statements += 1
@@ -284,6 +300,10 @@ class PlaybackActor(Actor):
         """This node's session `session_id` of `user_id`, taken over from storage if
         needed; NotFound if there is no such open session of that user."""
         session = self.sessions.get(session_id)
+        if session_id in self.intake.ended:
+            if session is not None:
+                self._release(session)
+            raise NotFound("playback session not found")
         if session is not None:
             if session.key.user_id != user_id:
                 raise NotFound("playback session not found")
@@ -300,10 +320,12 @@ class PlaybackActor(Actor):
             raise NotFound("playback session not found")
         if row["user_id"] != user_id:
             raise NotFound("playback session not found")
+        known = await self._entry(user_id, row["content_id"])
         session = self.sessions.get(session_id)  # adopted by another ask meanwhile
         if session is None:
             now = trio.current_time()
-            key = SessionKey(session_id, user_id, row["content_id"], int(row["duration_ms"]))
+            key = SessionKey(session_id, user_id, row["content_id"], int(row["duration_ms"]), row["device_id"],
+                             known is not None and known.state(self.rules).played)
             session = Session(key, row["device_id"], int(row["started_at"]), now, now)
             self._hold(session)
             log.info("adopted playback session %s", session_id,
@@ -331,6 +353,7 @@ class PlaybackActor(Actor):
         entry = self.entries.get((key.user_id, key.content_id))
         if entry is None:
             return Stopped(0, False)
+        self._changed(key.user_id, key.content_id, entry, key.device_id, msg.origin)
         decision = self.rules.evaluate(entry.position_ms, key.duration_ms)
         return Stopped(decision.position_ms, decision.completed)
 
@@ -339,9 +362,41 @@ class PlaybackActor(Actor):
         rows = [(s.key.session_id, now_ms, self._last_seen_ms(s, now_ms), s.position_ms) for s in sessions]
         for s in sessions:
             self._release(s)
+        if self.sync is not None:
+            self.sync.ended_here([s.key.session_id for s in sessions])
         with storage_errors():
             self.stats.statements += 1
             await store.end_sessions(self.storage, rows)
+
+    def _ended_elsewhere(self, session_ids: tuple[str, ...]) -> None:
+        for sid in session_ids:
+            session = self.sessions.get(sid)
+            if session is not None:
+                self._release(session)
+        if not session_ids:  # notices may have been lost: check every held session soon
+            self.start_soon(self._recheck)
+
+    async def _recheck(self) -> None:
+        """Let go of held sessions that another node ended (storage says so)."""
+        held = list(self.sessions)
+        try:
+            self.stats.statements += 1
+            ended = await store.ended_among(self.storage, held)
+        except StorageError as exc:
+            log.warning("cannot check playback sessions: %s", exc, extra={"event": "playback.recheck_failed"})
+            return
+        if ended:
+            self.intake.end_elsewhere(tuple(ended))
+            self._ended_elsewhere(tuple(ended))
+
+    def _changed(self, user_id: str, content_id: str, entry: Entry, device_id: str, origin: str) -> None:
+        """Tell the user's other devices (sync.py), if anyone listens."""
+        sync = self.sync
+        if sync is None or not sync.wanted(user_id):
+            return
+        state = entry.state(self.rules)
+        sync.changed(Change(user_id, content_id, entry.position_ms, state.completed, state.played, device_id,
+                            entry.updated_at, origin))
 
     async def _sweep_loop(self) -> None:
         """Close sessions idle past the timeout; keep live ones' last_seen_at fresh in
@@ -364,6 +419,8 @@ class PlaybackActor(Actor):
                      extra={"event": "playback.idle_closed", "count": len(idle)})
             await self._end(idle)
         await self._touch()
+        if self.sync is not None and self.sync.multi_node and self.sessions:
+            await self._recheck()
         if self.writing:
             return  # entries being written are still needed if the write fails
         live = {(s.key.user_id, s.key.content_id) for s in self.sessions.values()}
@@ -397,6 +454,9 @@ class PlaybackActor(Actor):
             entry.position_ms = int(row["position_ms"])
             entry.duration_ms = int(row["duration_ms"])
             entry.updated_at = int(row["updated_at"])
+            entry.played = bool(row["played"])
+            entry.marked = bool(row["completed"]) and not self.rules.evaluate(
+                entry.position_ms, entry.duration_ms).completed
             entry.dirty_since = None
             self.dirty.discard(key)
             self.stats.unflushed = len(self.dirty) + self.writing
@@ -406,14 +466,10 @@ class PlaybackActor(Actor):
         entry = await self._entry(user_id, content_id)
         if entry is None:
             return ResumeState(0, False, False, 0.0, None)
-        decision = self.rules.evaluate(entry.position_ms, duration_ms)
-        return ResumeState(decision.position_ms, decision.offer_resume, decision.completed,
-                           decision.progress, entry.updated_at)
+        return entry.state(self.rules, duration_ms)
 
     async def _continue_watching(self, msg: ContinueWatching) -> Slice[Watching]:
-        if self.writing or any(key[0] == msg.user_id for key in self.dirty):
-            with storage_errors():
-                await self.flush()
+        await self._flush_for(msg.user_id)
         page = msg.page
         with storage_errors():
             if isinstance(page, OffsetPage):
@@ -429,7 +485,55 @@ class PlaybackActor(Actor):
         found = keyset_slice(rows, page, lambda row: (int(row["updated_at"]), row["content_id"]))
         return Slice([self._watching(r) for r in found.items], next_key=found.next_key)
 
+    async def _flush_for(self, user_id: str) -> None:
+        """Write the user's pending positions first: the listings read storage."""
+        if self.writing or any(key[0] == user_id for key in self.dirty):
+            with storage_errors():
+                await self.flush()
+
+    async def _next_up(self, msg: NextUpQuery) -> Slice[NextUp]:
+        await self._flush_for(msg.user_id)
+        page = msg.page
+        with storage_errors():
+            if isinstance(page, OffsetPage):
+                self.stats.statements += 2
+                total = await store.count_next_up(self.storage, msg.user_id, msg.rewatching)
+                rows = await store.list_next_up_offset(self.storage, msg.user_id, msg.rewatching,
+                                                       page.offset, page.page_size)
+                return Slice([_next_up(r) for r in rows], total)
+            assert isinstance(page, KeysetPage)
+            self.stats.statements += 1
+            rows = await store.list_next_up_after(self.storage, msg.user_id, msg.rewatching, page.after,
+                                                  page.limit + 1)
+        found = keyset_slice([_next_up(r) for r in rows], page, lambda n: (n.watched_at, n.series_id))
+        return found
+
+    async def _mark(self, msg: MarkPlayed) -> Marked:
+        key = (msg.user_id, msg.content_id)
+        known = await self._entry(msg.user_id, msg.content_id)
+        marked = Entry(0, max(0, msg.duration_ms), 0 if known is None else known.updated_at, 0)
+        marked.mark(msg.played, self.clock_ms())
+        with storage_errors():
+            self.stats.statements += 1
+            await store.write_mark(self.storage, msg.user_id, msg.content_id, marked)
+        # Later than every update taken so far (the intake was drained on receipt).
+        marked.seq = self.intake.next_seq()
+        self.entries[key] = marked
+        self.dirty.discard(key)
+        self.stats.unflushed = len(self.dirty) + self.writing
+        for sid in self.by_user.get(msg.user_id, ()):
+            session = self.sessions[sid]
+            if session.key.content_id == msg.content_id:
+                session.key = attrs.evolve(session.key, played=msg.played)
+                self.intake.sessions[sid] = session.key
+        self._changed(msg.user_id, msg.content_id, marked, "", msg.origin)
+        return Marked(msg.content_id, msg.played, 0)
+
     def _watching(self, row: dict[str, Any]) -> Watching:
         decision = self.rules.evaluate(int(row["position_ms"]), int(row["duration_ms"]))
         return Watching(row["content_id"], decision.position_ms, decision.progress, int(row["updated_at"]))
 
+
+
+def _next_up(row: dict[str, Any]) -> NextUp:
+    return NextUp(row["series_id"], row["next_id"], int(row["watched_at"]))
