@@ -175,8 +175,9 @@ async def list_resumable_after(db: Queries, user_id: str, rules: ResumeRules, af
     )
 
 
-# Next Up (Jellyfin's): for each series with a finished episode, the episode after the
-# most recently finished one in (season, episode, id) order; unless $2 (rewatching) is
+# Next Up (Jellyfin's): for each series with a finished episode (completed: by its
+# position or marked played; a played episode being replayed is not finished until it
+# is again), the episode after the most recently finished one in (season, episode, id) order; unless $2 (rewatching) is
 # 1, the first such episode the user has not played. Most recently watched series
 # first. Reads the content table (same database; read only).
 _NEXT_UP = """
@@ -189,7 +190,7 @@ finished AS (
     SELECT series_id, season, episode, id,
            ROW_NUMBER() OVER (PARTITION BY series_id
                               ORDER BY updated_at DESC, season DESC, episode DESC, id DESC) AS rn
-    FROM mine WHERE played = 1 OR completed = 1),
+    FROM mine WHERE completed = 1),
 next_up AS (
     SELECT f.series_id, r.watched_at,
            (SELECT e.id FROM content e
