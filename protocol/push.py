@@ -216,16 +216,18 @@ class PushHub:
         interval = self.limits.min_interval
         sent_at = sub.sent_at
         later = float("inf")
+        handed = 0  # a transport may count a frame in `backlog` only once its write starts
         for key in list(sub.pending):
             ready = sent_at.get(key, -1e9) + interval
             if ready > now:
                 later = min(later, ready)
                 continue
-            if conn.backlog >= self.limits.max_backlog:
+            if conn.backlog + handed >= self.limits.max_backlog:
                 later = min(later, now + self.limits.retry)
                 break
             params = sub.pending.pop(key)
             conn.notify(self.method, {"subscription": sub.id, **params})
+            handed += 1
             sent_at[key] = now
             self.sent += 1
         if len(sent_at) > 2 * len(sub.pending) + 64:

@@ -143,3 +143,22 @@ async def test_subscriptions_end_with_their_connection(gateway: Any) -> None:
                 await trio.sleep(0.01)
         assert not hub.wants(user["user_id"])
         await phone.call("playback.mark_played", {"content_id": "m1", "played": True})
+
+
+async def test_the_new_methods_are_in_rpc_discover(gateway: Any) -> None:
+    async with connect(gateway.url) as client:
+        doc = await client.call("rpc.discover")
+    methods = {m["name"]: m for m in doc["methods"]}
+    params = {name: {p["name"]: p["required"] for p in methods[name]["params"]} for name in (
+        "playback.subscribe", "playback.unsubscribe", "playback.mark_played", "playback.next_up", "content.episodes")}
+    assert params["playback.subscribe"] == {}
+    assert params["playback.unsubscribe"] == {"subscription": True}
+    assert params["playback.mark_played"] == {"content_id": True, "played": True}
+    assert params["playback.next_up"] == {"page": False, "page_size": False, "limit": False, "cursor": False,
+                                          "rewatching": False}
+    assert params["content.episodes"]["series_id"] is True
+    for name in ("playback.subscribe", "playback.unsubscribe", "playback.mark_played", "playback.next_up"):
+        assert methods[name]["x-access"] == "user"
+    assert methods["content.episodes"]["x-access"] == "anyone"
+    item = methods["content.get"]["result"]["schema"]["properties"]
+    assert {"series_id", "season", "episode"} <= item.keys()

@@ -156,3 +156,25 @@ async def test_two_subscriptions_of_one_connection_each_get_it(hub: PushHub, clo
     hub.push("u1", "m1", origin(1), {})
     await settle()
     assert sorted(n["subscription"] for n in b.sent) == sorted([s1, s2])
+
+
+async def test_one_pass_hands_a_connection_at_most_max_backlog_frames(hub: PushHub,
+                                                                      clock: trio.testing.MockClock) -> None:
+    b = Conn(2)
+    subscribed(hub, b)
+    for item in range(3):
+        hub.push("u1", f"m{item}", origin(1), {})
+    await settle()
+    assert len(b.sent) == 3
+    many = PushHub("test.changed", origin, PushLimits(max_backlog=2))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(many.run)
+        c = Conn(3)
+        subscribed(many, c)
+        for item in range(5):
+            many.push("u1", f"m{item}", origin(1), {})
+        await settle()
+        assert len(c.sent) == 2  # the rest after PushLimits.retry
+        await trio.sleep(0.2)
+        assert len(c.sent) == 5
+        nursery.cancel_scope.cancel()
