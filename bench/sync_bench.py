@@ -39,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -351,14 +352,16 @@ def main() -> None:
         main_py = [sys.executable, str(ROOT / "main.py")]
         subprocess.run([*main_py, "demo-catalog", "--titles", str(args.titles), *infra.data_args(0)], cwd=ROOT,
                        check=True, capture_output=True)
-        env = {"MG_ARGON2_PROFILE": "test", "JWT_SECRET": "b" * 48, "MG_LOG_LEVEL": "warning"}
+        env = {"MG_ARGON2_PROFILE": "test", "JWT_SECRET": "b" * 48}
         for n in range(args.nodes):
             if args.nodes == 1:
                 data = infra.data_args(0)
             else:
                 data = infra.data_args(n)
-            servers.append(Server([*main_py, "serve", "--port", "0", "--admin-port", "0", *data,
-                                   "--log-level", "info"], env=env))
+            server = Server([*main_py, "serve", "--port", "0", "--admin-port", "0", *data], env=env)
+            # Keep reading its log: a full pipe would stop the server.
+            threading.Thread(target=lambda out: [None for _ in out], args=(server.proc.stderr,), daemon=True).start()
+            servers.append(server)
         results = trio.run(run_mode, args, servers, infra)
     finally:
         for s in servers:

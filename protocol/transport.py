@@ -138,14 +138,19 @@ class Connection:
         """Close a connection whose client stopped reading while answers wait for it."""
         period = self.gateway.limits.slow_client_timeout
         seen = self._sent
+        was_sending = False
         while True:
             await trio.sleep(period)
-            if self._sending and self._sent == seen:
+            # Stalled: a write was under way at the last tick too and none completed
+            # since. (A write that merely started before this tick, after a quiet
+            # period, is not a stall: server push makes those common.)
+            if self._sending and was_sending and self._sent == seen:
                 log.warning("closing connection %s: client reads too slowly", self.id,
                             extra={"event": "ws.slow_client", "conn": self.id})
                 await self.close(CLOSE_POLICY, "client reads too slowly")
                 return
             seen = self._sent
+            was_sending = self._sending > 0
 
     @property
     def backlog(self) -> int:

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 import attrs
 import trio
 
 from actors.errors import NotFound, storage_errors
-from actors.paging import KeysetPage, OffsetPage, Slice, keyset_slice
+from actors.paging import KeysetPage, OffsetPage, Page, Slice, keyset_slice
 from actors.playback import store
 from actors.playback.intake import PositionIntake
 from actors.playback.sync import Change, PlaybackSync
@@ -62,6 +62,7 @@ from runtime import Actor
 log = logging.getLogger("actors.playback")
 
 Key = tuple[str, str]  # (user_id, content_id)
+T = TypeVar("T")
 FlushObserver = Callable[[int, list[float]], None]
 """Called after each successful flush with (rows written, seconds each row's oldest
 update waited to become durable)."""
@@ -469,44 +470,41 @@ class PlaybackActor(Actor):
         return entry.state(self.rules, duration_ms)
 
     async def _continue_watching(self, msg: ContinueWatching) -> Slice[Watching]:
-        await self._flush_for(msg.user_id)
-        page = msg.page
-        with storage_errors():
-            if isinstance(page, OffsetPage):
-                self.stats.statements += 2
-                total = await store.count_resumable(self.storage, msg.user_id, self.rules)
-                rows = await store.list_resumable_offset(self.storage, msg.user_id, self.rules,
-                                                         page.offset, page.page_size)
-                return Slice([self._watching(r) for r in rows], total)
-            assert isinstance(page, KeysetPage)
-            self.stats.statements += 1
-            rows = await store.list_resumable_after(self.storage, msg.user_id, self.rules, page.after,
-                                                    page.limit + 1)
-        found = keyset_slice(rows, page, lambda row: (int(row["updated_at"]), row["content_id"]))
-        return Slice([self._watching(r) for r in found.items], next_key=found.next_key)
-
-    async def _flush_for(self, user_id: str) -> None:
-        """Write the user's pending positions first: the listings read storage."""
-        if self.writing or any(key[0] == user_id for key in self.dirty):
-            with storage_errors():
-                await self.flush()
+        user, rules = msg.user_id, self.rules
+        return await self._listing(
+            user, msg.page,
+            count=lambda: store.count_resumable(self.storage, user, rules),
+            at_offset=lambda offset, limit: store.list_resumable_offset(self.storage, user, rules, offset, limit),
+            after=lambda key, limit: store.list_resumable_after(self.storage, user, rules, key, limit),
+            convert=self._watching, key=lambda w: (w.updated_at, w.content_id))
 
     async def _next_up(self, msg: NextUpQuery) -> Slice[NextUp]:
-        await self._flush_for(msg.user_id)
-        page = msg.page
+        user, again = msg.user_id, msg.rewatching
+        return await self._listing(
+            user, msg.page,
+            count=lambda: store.count_next_up(self.storage, user, again),
+            at_offset=lambda offset, limit: store.list_next_up_offset(self.storage, user, again, offset, limit),
+            after=lambda key, limit: store.list_next_up_after(self.storage, user, again, key, limit),
+            convert=_next_up, key=lambda n: (n.watched_at, n.series_id))
+
+    async def _listing(self, user_id: str, page: Page, *, count: Callable[[], Awaitable[int]],
+                       at_offset: Callable[[int, int], Awaitable[list[dict[str, Any]]]],
+                       after: Callable[[Any, int], Awaitable[list[dict[str, Any]]]],
+                       convert: Callable[[dict[str, Any]], T], key: Callable[[T], tuple]) -> Slice[T]:
+        """One page of a listing read from storage, once the user's pending positions
+        are written."""
+        if self.writing or any(k[0] == user_id for k in self.dirty):
+            with storage_errors():
+                await self.flush()
         with storage_errors():
             if isinstance(page, OffsetPage):
                 self.stats.statements += 2
-                total = await store.count_next_up(self.storage, msg.user_id, msg.rewatching)
-                rows = await store.list_next_up_offset(self.storage, msg.user_id, msg.rewatching,
-                                                       page.offset, page.page_size)
-                return Slice([_next_up(r) for r in rows], total)
+                total = await count()
+                return Slice([convert(r) for r in await at_offset(page.offset, page.page_size)], total)
             assert isinstance(page, KeysetPage)
             self.stats.statements += 1
-            rows = await store.list_next_up_after(self.storage, msg.user_id, msg.rewatching, page.after,
-                                                  page.limit + 1)
-        found = keyset_slice([_next_up(r) for r in rows], page, lambda n: (n.watched_at, n.series_id))
-        return found
+            rows = await after(page.after, page.limit + 1)
+        return keyset_slice([convert(r) for r in rows], page, key)
 
     async def _mark(self, msg: MarkPlayed) -> Marked:
         key = (msg.user_id, msg.content_id)
