@@ -16,7 +16,7 @@ from protocol import errors
 from tests.auth_helpers import login, register_and_login
 from tests.e2e.playback_helpers import EPISODE, MIN, catalog, heard, rpc_error, silent, watch
 from tests.services import pg_database, pg_url, redis_url  # noqa: F401
-from tests.support import ROOT, GatewayProcess, connect, start_nodes, stop
+from tests.support import ROOT, GatewayProcess, connect, http_get, start_nodes, stop
 
 DONE = EPISODE - 10_000
 
@@ -82,6 +82,11 @@ async def test_devices_on_two_nodes_hear_each_other(tmp_path: Path, pg_url: str,
             with trio.move_on_after(0.8):
                 late.append(await heard(tv, 2.0))
             assert not [n for n in late if n["params"]["content_id"] == "m1" and not n["params"]["played"]]
+        for node, name in ((a, "mg_playback_sync_published_total"), (b, "mg_playback_sync_received_total")):
+            status, body = await http_get(node.admin + "/metrics")
+            assert status == 200
+            value = next(float(line.split()[1]) for line in body.decode().splitlines() if line.startswith(name + " "))
+            assert value >= 5
     finally:
         stop(a, b)
 
