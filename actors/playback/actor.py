@@ -15,6 +15,10 @@ row per interval however fast clients send. `stopping()` writes what is left, so
 orderly stop (SIGTERM) loses nothing; a crash of the process loses at most the last
 interval. A `playback.stop` writes at once. Sessions are rows too (written when they
 start and end), so another node, or this one after a restart, can take one over.
+
+Every change of a user's state (a stop, a mark played; positions are told by the
+domain's hot path) goes to `sync` (sync.py), and so do the sessions that end here; the
+sessions other nodes ended are let go (`EndedElsewhere`) and refused from then on.
 """
 
 from __future__ import annotations
