@@ -142,7 +142,8 @@ class App:
                 supervisor = self.supervisor = Supervisor("root", domains.children(), registry=self.registry,
                                                           on_event=self.metrics.on_runtime_event)
                 await nursery.start(supervisor.run)
-                serve_methods(self.table, domains, self, self.revocations, self.gateway, self.audit)
+                for task in serve_methods(self.table, domains, self, self.revocations, self.gateway, self.audit):
+                    nursery.start_soon(task)
                 admin_port = await nursery.start(self.admin.serve, cfg.admin_host, cfg.admin_port)
                 # The console on the admin port is one of the gateway's own pages.
                 self.gateway.origins = attrs.evolve(self.gateway.origins, sibling_ports=frozenset({admin_port}))

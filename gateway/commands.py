@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import orjson
 import trio
 
-from actors.catalog import store
+from actors.catalog import series, store
 from actors.catalog.model import FIELDS, ContentItem
 from actors.errors import DomainError, InvalidParams
 from actors.storage import MigrationError, Storage, StorageError, connect_storage, migrate
@@ -93,8 +93,9 @@ async def cmd_create_user(args: argparse.Namespace, config: Config, storage: Sto
     return 0
 
 
-def read_catalog(path: Path) -> list[ContentItem]:
-    """Every row of a JSON Lines or CSV file, validated; raises CommandError naming the lines."""
+def read_catalog(path: Path, lines: list[int] | None = None) -> list[ContentItem]:
+    """Every row of a JSON Lines or CSV file, validated; raises CommandError naming the
+    lines. The line of each item is appended to `lines` when given."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -118,6 +119,8 @@ def read_catalog(path: Path) -> list[ContentItem]:
             continue
         seen[item.id] = line
         items.append(item)
+        if lines is not None:
+            lines.append(line)
     if problems:
         shown = "\n  ".join(problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
@@ -136,7 +139,7 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, Any]]:
 
 
 LIST_FIELDS = ("genres", "platforms")
-INT_FIELDS = ("year", "duration_ms")
+INT_FIELDS = ("year", "duration_ms", "season", "episode")
 FLOAT_FIELDS = ("rating", "popularity")
 
 
@@ -168,17 +171,26 @@ def _csv_rows(text: str) -> Iterator[tuple[int, Any]]:
         yield line, out
 
 
-async def _import(storage: Storage, items: list[ContentItem]) -> None:
+async def _import(storage: Storage, items: list[ContentItem], lines: list[int] | None = None) -> None:
+    """Every item in one transaction, once each episode's series is found in the file or
+    in the database (CommandError naming the lines otherwise)."""
     now = int(time.time() * 1000)
     async with storage.transaction() as tx:
+        problems = await series.problems(tx, items)
+        if problems:
+            where = [f"line {lines[i]}" if lines else f"item {i + 1}" for i, _, _ in problems]
+            shown = "\n  ".join(f"{w}: {field}: {message}" for w, (_, field, message) in zip(where[:20], problems))
+            more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+            raise CommandError(f"{len(problems)} invalid series link(s); nothing imported:\n  {shown}{more}")
         for start in range(0, len(items), IMPORT_BATCH):
             await store.upsert(tx, items[start:start + IMPORT_BATCH], now)
 
 
 async def cmd_import_catalog(args: argparse.Namespace, config: Config, storage: Storage) -> int:
-    items = read_catalog(Path(args.file))
+    lines: list[int] = []
+    items = read_catalog(Path(args.file), lines)
     started = time.perf_counter()
-    await _import(storage, items)
+    await _import(storage, items, lines)
     print(f"imported {len(items)} item(s) in {time.perf_counter() - started:.1f} s")
     return 0
 

@@ -59,8 +59,11 @@ class _Playback(Collector):
         self.playback = playback
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        stats, intake = self.playback.stats, self.playback.intake.state
+        stats, intake, sync = self.playback.stats, self.playback.intake.state, self.playback.sync.state
         for name, doc, value in (
+            ("mg_playback_sync_published", "Messages of playback changes sent to the other nodes", sync.published),
+            ("mg_playback_sync_received", "Playback changes received from the other nodes", sync.received),
+            ("mg_playback_sync_dropped", "Playback changes not sent: too many waiting", sync.dropped),
             ("mg_playback_updates", "Position updates accepted", intake.received),
             ("mg_playback_updates_coalesced", "Updates replaced by a newer one before the actor took them",
              intake.coalesced),

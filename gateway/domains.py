@@ -8,6 +8,8 @@ fills the method table from each `protocol.api` module's declarations.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import attrs
 
 from actors import catalog, experiments, playback, search, tokens
@@ -71,14 +73,17 @@ def start_domains(config: Config, env: DomainEnv, jwt_secret: str, metrics: Metr
 
 
 def serve_methods(table: MethodTable, domains: Domains, node: Node, revocations: Revocations,
-                  gateway: WebSocketGateway, audit: Audit) -> None:
+                  gateway: WebSocketGateway, audit: Audit) -> list[Callable[[], Awaitable[None]]]:
     """Every method of the API, each module's with what its handlers need; the token
-    checks of the table (USER, ADMIN methods) and of the WebSocket handshake."""
+    checks of the table (USER, ADMIN methods) and of the WebSocket handshake. Answers
+    the tasks the methods need running (the push hub's pump)."""
+    push = playback_api.push_hub(domains.playback)
     table.add_all(system_api.METHODS, node)
     table.add_all(catalog_api.METHODS, domains.catalog)
     table.add_all(search_api.METHODS, domains.search)
     table.add_all(tokens_api.METHODS, tokens_api.Needs(domains.tokens, audit))
     table.add_all(experiments_api.METHODS, domains.experiments)
-    table.add_all(playback_api.METHODS, playback_api.Needs(domains.playback, domains.catalog))
+    table.add_all(playback_api.METHODS, playback_api.Needs(domains.playback, domains.catalog, push))
     table.authorizer = Authorizer(domains.tokens, revocations)
     gateway.handshake_auth = BearerCheck(domains.tokens)
+    return [push.run]

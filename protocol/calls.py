@@ -22,6 +22,9 @@ __all__ = ["Call", "Caller"]
 class Caller(Protocol):
     """The connection a call came on, as handlers see it (the transport's `Connection`)."""
 
+    id: int
+    """The connection's number on this node."""
+
     principal: AccessClaims | None
     """Set once the connection authenticated (handshake bearer token or auth.authenticate)."""
 

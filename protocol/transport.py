@@ -161,7 +161,7 @@ class Connection:
     __slots__ = ("id", "stream", "proto", "gateway", "principal", "peer", "in_flight", "last_received",
                  "closed", "_messages", "_bucket", "_out", "_out_bytes", "_queued", "_sent", "_writes",
                  "_seen", "_writing", "_final", "_eof_sent", "_tasks", "_changed", "_nursery",
-                 "_flush_pending", "_fd", "__weakref__")
+                 "_flush_pending", "_fd", "_on_close", "__weakref__")
 
     _ids = itertools.count(1)
 
@@ -194,6 +194,27 @@ class Connection:
         self._changed: trio.Event | None = None
         self._nursery: trio.Nursery | None = None
         self._flush_pending = False
+        self._on_close: list[Callable[[], None]] | None = []  # None once the connection has ended
+
+    @property
+    def backlog(self) -> int:
+        """Frames handed to the connection (answers, notifications) not yet written."""
+        return self._queued - self._sent
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the connection has ended (at once if it has)."""
+        if self._on_close is None:
+            callback()
+        else:
+            self._on_close.append(callback)
+
+    def _ended(self) -> None:
+        callbacks, self._on_close = self._on_close or [], None
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                self.gateway.note_error(self, "running a close callback")
 
     # ------------------------------------------------------------------ reading
 
@@ -209,6 +230,7 @@ class Connection:
                     self._abort()  # ends the handlers, and wakes a close() waiting for this
         finally:
             self._messages.release()
+            self._ended()
 
     async def _read(self) -> None:
         messages = self._messages
@@ -617,6 +639,7 @@ class WebSocketGateway:
         try:
             await conn.run()
         finally:
+            conn._ended()
             self.connections.discard(conn)
             self._connections_changed()
             log.debug("connection %s closed", conn.id, extra={"event": "ws.close", "conn": conn.id})

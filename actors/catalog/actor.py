@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 
-from actors.catalog import store
-from actors.catalog.messages import CATALOG_CHANNEL, ContentChanged, GetContent, ListContent, Upsert
+from actors.catalog import series, store
+from actors.catalog.messages import CATALOG_CHANNEL, ContentChanged, GetContent, ListContent, ListEpisodes, Upsert
 from actors.catalog.model import ContentItem
-from actors.errors import NotFound, storage_errors
+from actors.errors import InvalidParams, NotFound, storage_errors
 from actors.kv import KV
 from actors.paging import KeysetPage, OffsetPage, Slice, keyset_slice
 from actors.storage import Storage
@@ -44,6 +44,8 @@ class CatalogActor(Actor):
             return await self._list(msg)
         if isinstance(msg, Upsert):
             return await self._upsert(msg.items)
+        if isinstance(msg, ListEpisodes):
+            return await self._episodes(msg)
         return await super().receive(msg)
 
     async def _list(self, msg: ListContent) -> Slice[ContentItem]:
@@ -57,6 +59,22 @@ class CatalogActor(Actor):
             items = await store.list_after(self.storage, msg.sort, page.after, page.limit + 1)
         return keyset_slice(items, page, lambda item: store.sort_key(item, msg.sort))
 
+    async def _episodes(self, msg: ListEpisodes) -> Slice[ContentItem]:
+        page = msg.page
+        with storage_errors():
+            kind = (await store.types_of(self.storage, [msg.series_id])).get(msg.series_id)
+            if kind is None:
+                raise NotFound(f"series {msg.series_id!r} not found")
+            if kind != "series":
+                raise InvalidParams("series_id", f"{msg.series_id!r} is a {kind}, not a series")
+            if isinstance(page, OffsetPage):
+                total = await store.count_episodes(self.storage, msg.series_id)
+                items = await store.list_episodes_offset(self.storage, msg.series_id, page.offset, page.page_size)
+                return Slice(items, total)
+            assert isinstance(page, KeysetPage)
+            items = await store.list_episodes_after(self.storage, msg.series_id, page.after, page.limit + 1)
+        return keyset_slice(items, page, store.episode_key)
+
     async def _total(self) -> int:
         now = time.monotonic()
         if self._count is None or now - self._count[0] > COUNT_TTL:
@@ -66,6 +84,7 @@ class CatalogActor(Actor):
     async def _upsert(self, items: tuple[ContentItem, ...]) -> int:
         with storage_errors():
             async with self.storage.transaction() as tx:
+                await series.check(tx, items)
                 await store.upsert(tx, items, int(time.time() * 1000))
         self._count = None
         log.info("upserted %d content items", len(items), extra={"event": "catalog.upsert", "count": len(items)})

@@ -4,13 +4,16 @@
 are well-known titles ("The Matrix", "Amélie", "The Godfather", ...) with their real
 years and genres, holding the top popularity ranks, so demos and tests can search for
 them. The rest are made up from word lists: "The Silent Harbor", "Ghosts of Kraków",
-"Maelin's Promise II", series with their episodes ("Dark Harbor S1E3"), and invented
-names that give the vocabulary the long tail a real catalog has.
+"Maelin's Promise II", and invented names that give the vocabulary the long tail a real
+catalog has. Series come with their seasons and episodes, each episode linked to its
+series (`series_id`, `season`, `episode`) and titled like one ("Pilot", "The Last
+Letter"), not "Dark Harbor S1E3"; "Breaking Bad" has its first three real episodes.
 
 Distributions: years 1920..2026 skewed to recent ones; ratings about normal around 6.5
 (clipped to 0..10, one decimal); popularity Zipf by rank (popularity = 1e6 / rank, the
-ranks of made-up items shuffled); durations by type (movies 60..240 min, episodes
-20..65 min, a series carries its episode length). Same `n` and `seed`, same output;
+ranks of made-up items shuffled); durations by type (movies 60..240 min, episodes about
+the series' slot of 22..65 min, a pilot a little longer, a series carries its slot);
+a series runs 1..5 seasons of 6..13 episodes. Same `n` and `seed`, same output;
 a smaller `n` gives the same items but for their popularity.
 """
 
@@ -37,6 +40,7 @@ _PLATFORM_WEIGHTS = (24, 20, 12, 10, 9, 7, 6, 5, 4, 3)
 MIN = 60_000
 
 # (title, type, year, genres, rating, duration in minutes); ranks in this order.
+# An episode's place in its series is in FAMOUS_EPISODES, by title.
 FAMOUS: tuple[tuple[str, str, int, tuple[str, ...], float, int], ...] = (
     ("The Matrix", "movie", 1999, ("Action", "Sci-Fi"), 8.7, 136),
     ("The Godfather", "movie", 1972, ("Crime", "Drama"), 9.2, 175),
@@ -68,13 +72,20 @@ FAMOUS: tuple[tuple[str, str, int, tuple[str, ...], float, int], ...] = (
     ("Pokémon: The First Movie", "movie", 1998, ("Animation", "Adventure", "Family"), 6.3, 75),
     ("Sherlock", "series", 2010, ("Crime", "Drama", "Mystery"), 9.1, 88),
     ("Dark", "series", 2017, ("Crime", "Drama", "Mystery"), 8.7, 60),
-    ("Breaking Bad S1E1", "episode", 2008, ("Crime", "Drama", "Thriller"), 9.0, 58),
-    ("Breaking Bad S1E2", "episode", 2008, ("Crime", "Drama", "Thriller"), 8.6, 48),
-    ("Breaking Bad S1E3", "episode", 2008, ("Crime", "Drama", "Thriller"), 8.7, 48),
+    ("Pilot", "episode", 2008, ("Crime", "Drama", "Thriller"), 9.0, 58),
+    ("Cat's in the Bag...", "episode", 2008, ("Crime", "Drama", "Thriller"), 8.6, 48),
+    ("...And the Bag's in the River", "episode", 2008, ("Crime", "Drama", "Thriller"), 8.7, 48),
     ("The Good, the Bad and the Ugly", "movie", 1966, ("Western",), 8.8, 178),
     ("Seven Samurai", "movie", 1954, ("Action", "Drama"), 8.6, 207),
     ("Metropolis", "movie", 1927, ("Drama", "Sci-Fi"), 8.3, 153),
 )
+
+# episode title -> (series title, season, episode)
+FAMOUS_EPISODES = {
+    "Pilot": ("Breaking Bad", 1, 1),
+    "Cat's in the Bag...": ("Breaking Bad", 1, 2),
+    "...And the Bag's in the River": ("Breaking Bad", 1, 3),
+}
 
 ADJECTIVES = (
     "Silent", "Dark", "Broken", "Last", "Lost", "Hidden", "Golden", "Crimson", "Frozen",
@@ -148,6 +159,9 @@ _PATTERNS = (
 )
 _PATTERN_WEIGHTS = (14, 8, 5, 4, 5, 2, 4, 4, 3, 3, 3, 2, 8, 3, 5, 6, 1, 1, 1, 2)
 _EPISODE_MINUTES = (22, 24, 30, 42, 45, 50, 55, 60, 65)
+_SEASONS = (1, 1, 1, 2, 2, 3, 4, 5)
+_EPISODES_PER_SEASON = (6, 8, 8, 10, 10, 12, 13)
+SERIES_SHARE = 0.025  # of the made-up titles that start a series (then ~25 episodes follow)
 
 
 def generate(n: int, seed: int = 0) -> Iterator[ContentItem]:
@@ -163,8 +177,12 @@ def generate(n: int, seed: int = 0) -> Iterator[ContentItem]:
     random.Random(f"ranks-{seed}").shuffle(ranks)
 
     number = 0
+    series_ids: dict[str, str] = {}
     for title, type_, year, genres, rating, minutes in famous:
         number += 1
+        if type_ == "series":
+            series_ids[title] = _id(number)
+        place = FAMOUS_EPISODES.get(title) if type_ == "episode" else None
         yield ContentItem(
             id=_id(number),
             title=title,
@@ -175,37 +193,42 @@ def generate(n: int, seed: int = 0) -> Iterator[ContentItem]:
             rating=rating,
             popularity=_popularity(number),
             duration_ms=minutes * MIN,
+            series_id=series_ids[place[0]] if place else None,
+            season=place[1] if place else None,
+            episode=place[2] if place else None,
         )
 
     names = _NameMaker(rng)
     rank_iter = iter(ranks)
     while number < n:
-        if rng.random() < 0.15:
-            # A series followed by some of its episodes.
+        if rng.random() < SERIES_SHARE:
+            # A series followed by its episodes, season by season.
             series_title = _title(rng, names)
             year = _year(rng)
             genres = _pick(rng, _GENRE_POOL, rng.choice((1, 2, 2, 3)))
             platforms = _pick(rng, _PLATFORM_POOL, rng.choice((1, 1, 2, 3)))
             minutes = rng.choice(_EPISODE_MINUTES)
             number += 1
+            series_id = _id(number)
             yield ContentItem(
-                id=_id(number), title=series_title, type="series", year=year,
+                id=series_id, title=series_title, type="series", year=year,
                 genres=genres, platforms=platforms, rating=_rating(rng),
                 popularity=_popularity(next(rank_iter)), duration_ms=minutes * MIN,
             )
-            seasons = rng.choice((1, 1, 1, 2, 2, 3))
-            for season in range(1, seasons + 1):
-                for episode in range(1, rng.randint(1, 4) + 1):
+            for season in range(1, rng.choice(_SEASONS) + 1):
+                for episode in range(1, rng.choice(_EPISODES_PER_SEASON) + 1):
                     if number >= n:
                         break
                     number += 1
-                    length = max(18, int(rng.gauss(minutes, 3)))
+                    pilot = season == 1 and episode == 1
+                    length = max(18, int(rng.gauss(minutes * (1.15 if pilot else 1.0), 3)))
                     yield ContentItem(
-                        id=_id(number), title=f"{series_title} S{season}E{episode}",
+                        id=_id(number), title="Pilot" if pilot else _title(rng, names),
                         type="episode", year=min(2026, year + season - 1), genres=genres,
                         platforms=platforms, rating=_rating(rng),
                         popularity=_popularity(next(rank_iter)),
                         duration_ms=length * MIN + rng.randrange(MIN),
+                        series_id=series_id, season=season, episode=episode,
                     )
         else:
             number += 1

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from actors.catalog.actor import CatalogActor
-from actors.catalog.messages import GetContent, ListContent, Upsert
+from actors.catalog.messages import GetContent, ListContent, ListEpisodes, Upsert
 from actors.catalog.model import ContentItem
 from actors.env import DomainEnv
 from actors.paging import Page, Slice
@@ -63,6 +63,11 @@ class CatalogDomain:
     async def list(self, page: Page, sort: str) -> Slice[ContentItem]:
         """The catalog by `sort` (popularity, title or year), one page."""
         found: Slice[ContentItem] = await self._ref().ask(ListContent(page, sort))
+        return found
+
+    async def episodes(self, series_id: str, page: Page) -> Slice[ContentItem]:
+        """The episodes of a series in season, episode order, one page."""
+        found: Slice[ContentItem] = await self._ref().ask(ListEpisodes(series_id, page))
         return found
 
 

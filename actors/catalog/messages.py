@@ -33,6 +33,15 @@ class ListContent:
 
 
 @attrs.frozen
+class ListEpisodes:
+    """Answer: a `Slice` of the series' episodes in (season, episode, id) order;
+    NotFound for an unknown id, InvalidParams (series_id) for an item that is no series."""
+
+    series_id: str
+    page: Page
+
+
+@attrs.frozen
 class ContentChanged:
     """Told to the search actor after content is written (on this node, or on another
     node via CATALOG_CHANNEL, in which case `items` were re-read from storage)."""

@@ -25,7 +25,13 @@ LABEL_MAX = 64  # characters per genre / platform
 YEAR_MIN, YEAR_MAX = 1870, 2100
 RATING_MIN, RATING_MAX = 0.0, 10.0
 
-FIELDS = ("id", "title", "type", "year", "genres", "platforms", "rating", "popularity", "duration_ms")
+SEASON_MAX = EPISODE_MAX = 2_147_483_647  # a 32-bit INTEGER column
+DURATION_MAX = 9_223_372_036_854_775_807  # a BIGINT column
+
+FIELDS = ("id", "title", "type", "year", "genres", "platforms", "rating", "popularity", "duration_ms",
+          "series_id", "season", "episode")
+SERIES_FIELDS = ("series_id", "season", "episode")
+"""An episode's place in its series: all three or none, and only on an episode."""
 _REQUIRED = ("id", "title", "type", "year")
 
 
@@ -40,13 +46,19 @@ class ContentItem:
     rating: float = 0.0  # 0..10
     popularity: float = 0.0  # >= 0, any scale (views, a score); only the order and log matter
     duration_ms: int = 0
+    series_id: str | None = None  # an episode's series (an item of type "series")
+    season: int | None = None  # >= 1, with series_id
+    episode: int | None = None  # >= 1, with series_id
 
     @classmethod
     def from_dict(cls, d: Any, prefix: str = "") -> ContentItem:
         """Validate a client/file dict and build an item.
 
         `id`, `title`, `type` and `year` are required; `genres`, `platforms` default to
-        empty, `rating`, `popularity`, `duration_ms` to 0. Unknown keys are ignored (a
+        empty, `rating`, `popularity`, `duration_ms` to 0. An episode may name its place
+        in a series: `series_id`, `season` and `episode` together (numbers from 1), or
+        none of them; other types take none. That the series exists is checked where
+        storage is at hand (`actors.catalog.series`). Unknown keys are ignored (a
         result may carry more fields; CSV files may have extra columns). Field names in
         the error are `prefix + name`, so a caller passes e.g. ``prefix="items[3]."``.
         Raises InvalidParams listing every bad field.
@@ -113,8 +125,25 @@ class ContentItem:
         duration = d.get("duration_ms", 0)
         if not _is_int(duration):
             bad("duration_ms", "must be an integer")
-        elif duration < 0:
-            bad("duration_ms", "must be >= 0")
+        elif not 0 <= duration <= DURATION_MAX:
+            bad("duration_ms", "must be between 0 and 2^63-1")
+
+        placed = {name: d.get(name) for name in SERIES_FIELDS if d.get(name) is not None}
+        series_id = placed.get("series_id")
+        if series_id is not None and (not isinstance(series_id, str) or not 1 <= len(series_id) <= ID_MAX
+                                      or series_id.strip() != series_id):
+            bad("series_id", f"must be 1..{ID_MAX} characters without surrounding spaces")
+        elif series_id is not None and series_id == id_:
+            bad("series_id", "an episode cannot be its own series")
+        for name, top in (("season", SEASON_MAX), ("episode", EPISODE_MAX)):
+            number = placed.get(name)
+            if number is not None and (not _is_int(number) or not 1 <= number <= top):
+                bad(name, f"must be an integer between 1 and {top}")
+        if placed and type_ in CONTENT_TYPES and type_ != "episode":
+            bad(next(iter(placed)), "only an episode belongs to a series")
+        elif placed and len(placed) < len(SERIES_FIELDS):
+            missing = next(name for name in SERIES_FIELDS if name not in placed)
+            bad(missing, "is required with " + ", ".join(placed))
 
         if errors:
             raise InvalidParams(errors[0][0], errors[0][1], *errors[1:])
@@ -128,11 +157,15 @@ class ContentItem:
             rating=float(rating),
             popularity=float(popularity),
             duration_ms=duration,
+            series_id=placed.get("series_id"),
+            season=placed.get("season"),
+            episode=placed.get("episode"),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract's JSON shape (lists, not tuples)."""
-        return {
+        """The contract's JSON shape (lists, not tuples); `series_id`, `season` and
+        `episode` only for an episode placed in a series."""
+        out: dict[str, Any] = {
             "id": self.id,
             "title": self.title,
             "type": self.type,
@@ -143,6 +176,11 @@ class ContentItem:
             "popularity": self.popularity,
             "duration_ms": self.duration_ms,
         }
+        if self.series_id is not None:
+            out["series_id"] = self.series_id
+            out["season"] = self.season
+            out["episode"] = self.episode
+        return out
 
 
 def _is_int(v: Any) -> bool:

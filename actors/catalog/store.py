@@ -6,18 +6,18 @@ from typing import Any, Iterable, Sequence
 
 import orjson
 
-from actors.catalog.model import ContentItem
+from actors.catalog.model import FIELDS, ContentItem
 from actors.storage import Queries
 
-COLUMNS = "id, title, type, year, genres, platforms, rating, popularity, duration_ms"
+COLUMNS = ", ".join(FIELDS)
+"""A content row's columns, in `FIELDS` order. An item outside any series stores
+series_id '' and season, episode 0 (sorted columns are NOT NULL, migration 0010)."""
 
 UPSERT_SQL = f"""
 INSERT INTO content ({COLUMNS}, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+VALUES ({", ".join(f"${n}" for n in range(1, len(FIELDS) + 2))})
 ON CONFLICT (id) DO UPDATE SET
-    title = excluded.title, type = excluded.type, year = excluded.year,
-    genres = excluded.genres, platforms = excluded.platforms, rating = excluded.rating,
-    popularity = excluded.popularity, duration_ms = excluded.duration_ms,
+    {", ".join(f"{name} = excluded.{name}" for name in FIELDS[1:])},
     updated_at = excluded.updated_at
 """
 
@@ -34,7 +34,7 @@ SORTS: dict[str, tuple[str, str]] = {
 def row_args(item: ContentItem, now_ms: int) -> tuple:
     return (item.id, item.title, item.type, item.year, orjson.dumps(list(item.genres)).decode(),
             orjson.dumps(list(item.platforms)).decode(), float(item.rating), float(item.popularity),
-            int(item.duration_ms), now_ms)
+            int(item.duration_ms), item.series_id or "", item.season or 0, item.episode or 0, now_ms)
 
 
 def from_row(row: Any) -> ContentItem:
@@ -42,6 +42,7 @@ def from_row(row: Any) -> ContentItem:
         id=row["id"], title=row["title"], type=row["type"], year=int(row["year"]),
         genres=tuple(orjson.loads(row["genres"])), platforms=tuple(orjson.loads(row["platforms"])),
         rating=float(row["rating"]), popularity=float(row["popularity"]), duration_ms=int(row["duration_ms"]),
+        series_id=row["series_id"] or None, season=int(row["season"]) or None, episode=int(row["episode"]) or None,
     )
 
 
@@ -99,3 +100,56 @@ async def iterate_all(db: Queries, batch: int = 5000):  # type: ignore[no-untype
         for r in rows:
             yield from_row(r)
         last = rows[-1]["id"]
+
+
+EPISODE_ORDER = "season ASC, episode ASC, id ASC"
+
+
+async def count_episodes(db: Queries, series_id: str) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM content WHERE series_id = $1", series_id))
+
+
+async def list_episodes_offset(db: Queries, series_id: str, offset: int, limit: int) -> list[ContentItem]:
+    rows = await db.fetch(f"SELECT {COLUMNS} FROM content WHERE series_id = $1 ORDER BY {EPISODE_ORDER}"
+                          " LIMIT $2 OFFSET $3", series_id, limit, offset)
+    return [from_row(r) for r in rows]
+
+
+async def list_episodes_after(db: Queries, series_id: str, after: tuple | None, limit: int) -> list[ContentItem]:
+    """Up to `limit` episodes of the series after (season, episode, id) `after`, in order."""
+    if after is None:
+        rows = await db.fetch(f"SELECT {COLUMNS} FROM content WHERE series_id = $1 ORDER BY {EPISODE_ORDER}"
+                              " LIMIT $2", series_id, limit)
+    else:
+        rows = await db.fetch(f"SELECT {COLUMNS} FROM content WHERE series_id = $1"
+                              f" AND (season, episode, id) > ($2, $3, $4) ORDER BY {EPISODE_ORDER} LIMIT $5",
+                              series_id, int(after[0]), int(after[1]), str(after[2]), limit)
+    return [from_row(r) for r in rows]
+
+
+def episode_key(item: ContentItem) -> tuple:
+    return (item.season or 0, item.episode or 0, item.id)
+
+
+async def types_of(db: Queries, ids: Iterable[str]) -> dict[str, str]:
+    """{id: type} of the stored items among `ids`."""
+    out: dict[str, str] = {}
+    ids = list(ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join(f"${i + 1}" for i in range(len(chunk)))
+        for r in await db.fetch(f"SELECT id, type FROM content WHERE id IN ({marks})", *chunk):
+            out[r["id"]] = r["type"]
+    return out
+
+
+async def episodes_of(db: Queries, series_ids: Iterable[str]) -> dict[str, list[str]]:
+    """{series_id: ids of its stored episodes} for those of `series_ids` that have any."""
+    out: dict[str, list[str]] = {}
+    series_ids = list(series_ids)
+    for start in range(0, len(series_ids), 500):
+        chunk = series_ids[start:start + 500]
+        marks = ", ".join(f"${i + 1}" for i in range(len(chunk)))
+        for r in await db.fetch(f"SELECT series_id, id FROM content WHERE series_id IN ({marks})", *chunk):
+            out.setdefault(r["series_id"], []).append(r["id"])
+    return out

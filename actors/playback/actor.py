@@ -15,23 +15,41 @@ row per interval however fast clients send. `stopping()` writes what is left, so
 orderly stop (SIGTERM) loses nothing; a crash of the process loses at most the last
 interval. A `playback.stop` writes at once. Sessions are rows too (written when they
 start and end), so another node, or this one after a restart, can take one over.
+
+Every change of a user's state (a stop, a mark played; positions are told by the
+domain's hot path) goes to `sync` (sync.py), and so do the sessions that end here; the
+sessions other nodes ended are let go (`EndedElsewhere`) and refused from then on.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
+import attrs
 import trio
 
 from actors.errors import NotFound, storage_errors
-from actors.paging import KeysetPage, OffsetPage, Slice, keyset_slice
+from actors.paging import KeysetPage, OffsetPage, Page, Slice, keyset_slice
 from actors.playback import store
 from actors.playback.intake import PositionIntake
-from actors.playback.messages import Adopt, ContinueWatching, Flush, GetResume, Start, Stop
+from actors.playback.sync import Change, PlaybackSync
+from actors.playback.messages import (
+    Adopt,
+    ContinueWatching,
+    EndedElsewhere,
+    Flush,
+    GetResume,
+    MarkPlayed,
+    NextUpQuery,
+    Start,
+    Stop,
+)
 from actors.playback.model import (
     Entry,
+    Marked,
+    NextUp,
     PlaybackSettings,
     Report,
     ResumeState,
@@ -48,6 +66,7 @@ from runtime import Actor
 log = logging.getLogger("actors.playback")
 
 Key = tuple[str, str]  # (user_id, content_id)
+T = TypeVar("T")
 FlushObserver = Callable[[int, list[float]], None]
 """Called after each successful flush with (rows written, seconds each row's oldest
 update waited to become durable)."""
@@ -93,9 +112,11 @@ class PlaybackActor(Actor):
         stats: PlaybackStats | None = None,
         on_flush: FlushObserver | None = None,
         clock_ms: Callable[[], int] = wall_ms,
+        sync: PlaybackSync | None = None,
     ) -> None:
         self.storage = storage
         self.intake = intake
+        self.sync = sync
         self.settings = settings
         self.rules = settings.rules
         self.stats = stats if stats is not None else PlaybackStats()
@@ -141,6 +162,12 @@ class PlaybackActor(Actor):
             return await self._resume_state(msg.user_id, msg.content_id, msg.duration_ms)
         if type(msg) is ContinueWatching:
             return await self._continue_watching(msg)
+        if type(msg) is MarkPlayed:
+            return await self._mark(msg)
+        if type(msg) is NextUpQuery:
+            return await self._next_up(msg)
+        if type(msg) is EndedElsewhere:
+            return self._ended_elsewhere(msg.session_ids)
         if type(msg) is Flush:
             return await self.flush()
         return await super().receive(msg)
@@ -164,19 +191,12 @@ class PlaybackActor(Actor):
         key = (report.key.user_id, report.key.content_id)
         entry = self.entries.get(key)
         if entry is None:
-            self.entries[key] = Entry(report.position_ms, report.key.duration_ms, report.updated_at,
-                                      report.seq, report.first_at)
-        else:
-            if report.seq <= entry.seq:
-                return  # an older update than the one already applied
-            entry.position_ms = report.position_ms
-            entry.duration_ms = report.key.duration_ms
-            # Never below what this node already knows: the last update here wins,
-            # even if the wall clock stepped back.
-            entry.updated_at = max(report.updated_at, entry.updated_at)
-            entry.seq = report.seq
-            if entry.dirty_since is None:
-                entry.dirty_since = report.first_at
+            entry = self.entries[key] = Entry(0, 0, 0, 0, report.first_at, played=report.key.played)
+        elif report.seq <= entry.seq:
+            return  # an older update than the one already applied
+        elif entry.dirty_since is None:
+            entry.dirty_since = report.first_at
+        entry.reported(report.position_ms, report.key.duration_ms, report.updated_at, report.seq, self.rules)
         self.dirty.add(key)
         self.stats.unflushed = len(self.dirty) + self.writing
 
@@ -272,7 +292,8 @@ class PlaybackActor(Actor):
             await self._end([oldest])
         now_ms = self.clock_ms()
         now = trio.current_time()
-        key = SessionKey(secrets.token_urlsafe(16), msg.user_id, msg.content_id, max(0, msg.duration_ms))
+        key = SessionKey(secrets.token_urlsafe(16), msg.user_id, msg.content_id, max(0, msg.duration_ms),
+                         msg.device_id, resume.played)
         session = Session(key, msg.device_id, now_ms, now, now, resume.position_ms)
         with storage_errors():
             self.stats.statements += 1
@@ -284,6 +305,10 @@ class PlaybackActor(Actor):
         """This node's session `session_id` of `user_id`, taken over from storage if
         needed; NotFound if there is no such open session of that user."""
         session = self.sessions.get(session_id)
+        if session_id in self.intake.ended:
+            if session is not None:
+                self._release(session)
+            raise NotFound("playback session not found")
         if session is not None:
             if session.key.user_id != user_id:
                 raise NotFound("playback session not found")
@@ -300,10 +325,12 @@ class PlaybackActor(Actor):
             raise NotFound("playback session not found")
         if row["user_id"] != user_id:
             raise NotFound("playback session not found")
+        known = await self._entry(user_id, row["content_id"])
         session = self.sessions.get(session_id)  # adopted by another ask meanwhile
         if session is None:
             now = trio.current_time()
-            key = SessionKey(session_id, user_id, row["content_id"], int(row["duration_ms"]))
+            key = SessionKey(session_id, user_id, row["content_id"], int(row["duration_ms"]), row["device_id"],
+                             known is not None and known.state(self.rules).played)
             session = Session(key, row["device_id"], int(row["started_at"]), now, now)
             self._hold(session)
             log.info("adopted playback session %s", session_id,
@@ -331,6 +358,7 @@ class PlaybackActor(Actor):
         entry = self.entries.get((key.user_id, key.content_id))
         if entry is None:
             return Stopped(0, False)
+        self._changed(key.user_id, key.content_id, entry, key.device_id, msg.origin)
         decision = self.rules.evaluate(entry.position_ms, key.duration_ms)
         return Stopped(decision.position_ms, decision.completed)
 
@@ -339,9 +367,41 @@ class PlaybackActor(Actor):
         rows = [(s.key.session_id, now_ms, self._last_seen_ms(s, now_ms), s.position_ms) for s in sessions]
         for s in sessions:
             self._release(s)
+        if self.sync is not None:
+            self.sync.ended_here([s.key.session_id for s in sessions])
         with storage_errors():
             self.stats.statements += 1
             await store.end_sessions(self.storage, rows)
+
+    def _ended_elsewhere(self, session_ids: tuple[str, ...]) -> None:
+        for sid in session_ids:
+            session = self.sessions.get(sid)
+            if session is not None:
+                self._release(session)
+        if not session_ids:  # notices may have been lost: check every held session soon
+            self.start_soon(self._recheck)
+
+    async def _recheck(self) -> None:
+        """Let go of held sessions that another node ended (storage says so)."""
+        held = list(self.sessions)
+        try:
+            self.stats.statements += 1
+            ended = await store.ended_among(self.storage, held)
+        except StorageError as exc:
+            log.warning("cannot check playback sessions: %s", exc, extra={"event": "playback.recheck_failed"})
+            return
+        if ended:
+            self.intake.end_elsewhere(tuple(ended))
+            self._ended_elsewhere(tuple(ended))
+
+    def _changed(self, user_id: str, content_id: str, entry: Entry, device_id: str, origin: str) -> None:
+        """Tell the user's other devices (sync.py), if anyone listens."""
+        sync = self.sync
+        if sync is None or not sync.wanted(user_id):
+            return
+        state = entry.state(self.rules)
+        sync.changed(Change(user_id, content_id, entry.position_ms, state.completed, state.played, device_id,
+                            entry.updated_at, origin))
 
     async def _sweep_loop(self) -> None:
         """Close sessions idle past the timeout; keep live ones' last_seen_at fresh in
@@ -364,6 +424,8 @@ class PlaybackActor(Actor):
                      extra={"event": "playback.idle_closed", "count": len(idle)})
             await self._end(idle)
         await self._touch()
+        if self.sync is not None and self.sync.multi_node and self.sessions:
+            await self._recheck()
         if self.writing:
             return  # entries being written are still needed if the write fails
         live = {(s.key.user_id, s.key.content_id) for s in self.sessions.values()}
@@ -397,6 +459,9 @@ class PlaybackActor(Actor):
             entry.position_ms = int(row["position_ms"])
             entry.duration_ms = int(row["duration_ms"])
             entry.updated_at = int(row["updated_at"])
+            entry.played = bool(row["played"])
+            entry.marked = bool(row["completed"]) and not self.rules.evaluate(
+                entry.position_ms, entry.duration_ms).completed
             entry.dirty_since = None
             self.dirty.discard(key)
             self.stats.unflushed = len(self.dirty) + self.writing
@@ -406,30 +471,71 @@ class PlaybackActor(Actor):
         entry = await self._entry(user_id, content_id)
         if entry is None:
             return ResumeState(0, False, False, 0.0, None)
-        decision = self.rules.evaluate(entry.position_ms, duration_ms)
-        return ResumeState(decision.position_ms, decision.offer_resume, decision.completed,
-                           decision.progress, entry.updated_at)
+        return entry.state(self.rules, duration_ms)
 
     async def _continue_watching(self, msg: ContinueWatching) -> Slice[Watching]:
-        if self.writing or any(key[0] == msg.user_id for key in self.dirty):
+        user, rules = msg.user_id, self.rules
+        return await self._listing(
+            user, msg.page,
+            count=lambda: store.count_resumable(self.storage, user, rules),
+            at_offset=lambda offset, limit: store.list_resumable_offset(self.storage, user, rules, offset, limit),
+            after=lambda key, limit: store.list_resumable_after(self.storage, user, rules, key, limit),
+            convert=self._watching, key=lambda w: (w.updated_at, w.content_id))
+
+    async def _next_up(self, msg: NextUpQuery) -> Slice[NextUp]:
+        user, again = msg.user_id, msg.rewatching
+        return await self._listing(
+            user, msg.page,
+            count=lambda: store.count_next_up(self.storage, user, again),
+            at_offset=lambda offset, limit: store.list_next_up_offset(self.storage, user, again, offset, limit),
+            after=lambda key, limit: store.list_next_up_after(self.storage, user, again, key, limit),
+            convert=_next_up, key=lambda n: (n.watched_at, n.series_id))
+
+    async def _listing(self, user_id: str, page: Page, *, count: Callable[[], Awaitable[int]],
+                       at_offset: Callable[[int, int], Awaitable[list[dict[str, Any]]]],
+                       after: Callable[[Any, int], Awaitable[list[dict[str, Any]]]],
+                       convert: Callable[[dict[str, Any]], T], key: Callable[[T], tuple]) -> Slice[T]:
+        """One page of a listing read from storage, once the user's pending positions
+        are written."""
+        if self.writing or any(k[0] == user_id for k in self.dirty):
             with storage_errors():
                 await self.flush()
-        page = msg.page
         with storage_errors():
             if isinstance(page, OffsetPage):
                 self.stats.statements += 2
-                total = await store.count_resumable(self.storage, msg.user_id, self.rules)
-                rows = await store.list_resumable_offset(self.storage, msg.user_id, self.rules,
-                                                         page.offset, page.page_size)
-                return Slice([self._watching(r) for r in rows], total)
+                total = await count()
+                return Slice([convert(r) for r in await at_offset(page.offset, page.page_size)], total)
             assert isinstance(page, KeysetPage)
             self.stats.statements += 1
-            rows = await store.list_resumable_after(self.storage, msg.user_id, self.rules, page.after,
-                                                    page.limit + 1)
-        found = keyset_slice(rows, page, lambda row: (int(row["updated_at"]), row["content_id"]))
-        return Slice([self._watching(r) for r in found.items], next_key=found.next_key)
+            rows = await after(page.after, page.limit + 1)
+        return keyset_slice([convert(r) for r in rows], page, key)
+
+    async def _mark(self, msg: MarkPlayed) -> Marked:
+        key = (msg.user_id, msg.content_id)
+        known = await self._entry(msg.user_id, msg.content_id)
+        marked = Entry(0, max(0, msg.duration_ms), 0 if known is None else known.updated_at, 0)
+        marked.mark(msg.played, self.clock_ms())
+        with storage_errors():
+            self.stats.statements += 1
+            await store.write_mark(self.storage, msg.user_id, msg.content_id, marked)
+        # Later than every update taken so far (the intake was drained on receipt).
+        marked.seq = self.intake.next_seq()
+        self.entries[key] = marked
+        self.dirty.discard(key)
+        self.stats.unflushed = len(self.dirty) + self.writing
+        for sid in self.by_user.get(msg.user_id, ()):
+            session = self.sessions[sid]
+            if session.key.content_id == msg.content_id:
+                session.key = attrs.evolve(session.key, played=msg.played)
+                self.intake.sessions[sid] = session.key
+        self._changed(msg.user_id, msg.content_id, marked, "", msg.origin)
+        return Marked(msg.content_id, msg.played, 0)
 
     def _watching(self, row: dict[str, Any]) -> Watching:
         decision = self.rules.evaluate(int(row["position_ms"]), int(row["duration_ms"]))
         return Watching(row["content_id"], decision.position_ms, decision.progress, int(row["updated_at"]))
 
+
+
+def _next_up(row: dict[str, Any]) -> NextUp:
+    return NextUp(row["series_id"], row["next_id"], int(row["watched_at"]))

@@ -27,7 +27,9 @@ import trio
 from actors.errors import NotFound
 from actors.playback.model import Report, SessionKey, wall_ms
 
-__all__ = ["PositionIntake"]
+__all__ = ["MAX_ENDED", "PositionIntake"]
+
+MAX_ENDED = 65_536
 
 
 class PositionIntake:
@@ -37,6 +39,7 @@ class PositionIntake:
 
     def __init__(self, clock_ms: Callable[[], int] = wall_ms) -> None:
         self.sessions: dict[str, SessionKey] = {}
+        self.ended: dict[str, None] = {}  # sessions ended on another node, most recent last
         self.pending: dict[str, Report] = {}
         self.received = 0  # updates accepted
         self.coalesced = 0  # updates that replaced one still waiting in its slot
@@ -54,7 +57,17 @@ class PositionIntake:
             raise NotFound("playback session not found")
         return key
 
-    def offer(self, key: SessionKey, position_ms: int) -> None:
+    def end_elsewhere(self, session_ids: tuple[str, ...]) -> None:
+        """Sessions another node ended: refused here from now on (the actor, told too,
+        lets them go). The last `MAX_ENDED` are remembered."""
+        for sid in session_ids:
+            self.sessions.pop(sid, None)
+            self.pending.pop(sid, None)
+            self.ended[sid] = None
+        while len(self.ended) > MAX_ENDED:
+            del self.ended[next(iter(self.ended))]
+
+    def offer(self, key: SessionKey, position_ms: int) -> Report:
         """Accept an update (InvalidParams when out of range); the latest per session wins."""
         key.check_position(position_ms)
         self._seq += 1
@@ -69,8 +82,9 @@ class PositionIntake:
             if replaced is not None:
                 self.coalesced += 1
                 first = replaced.first_at
-        pending[key.session_id] = Report(key, position_ms, self._clock_ms(), now, first, self._seq)
+        report = pending[key.session_id] = Report(key, position_ms, self._clock_ms(), now, first, self._seq)
         self.received += 1
+        return report
 
     def next_seq(self) -> int:
         """A sequence number for an update the actor makes itself (a stop's position)."""

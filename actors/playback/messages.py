@@ -31,11 +31,40 @@ class Adopt:
 
 @attrs.frozen
 class Stop:
-    """End a session, optionally with a last position: answers `Stopped`."""
+    """End a session, optionally with a last position: answers `Stopped`. `origin`
+    names the connection that asked (see sync.py), whose own subscriptions are not told."""
 
     user_id: str
     session_id: str
     position_ms: int | None = None
+    origin: str = ""
+
+
+@attrs.frozen
+class MarkPlayed:
+    """playback.mark_played (the caller has checked the item exists): answers `Marked`."""
+
+    user_id: str
+    content_id: str
+    duration_ms: int
+    played: bool
+    origin: str = ""
+
+
+@attrs.frozen
+class NextUpQuery:
+    """Answers a `Slice` of `NextUp`, most recently watched series first."""
+
+    user_id: str
+    page: Page
+    rewatching: bool = False
+
+
+@attrs.frozen
+class EndedElsewhere:
+    """Sessions another node ended (told by sync.py): drop them, refuse them from now on."""
+
+    session_ids: tuple[str, ...]
 
 
 @attrs.frozen

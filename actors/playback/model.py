@@ -11,6 +11,8 @@ from actors.playback.rules import ResumeRules
 
 __all__ = [
     "Entry",
+    "Marked",
+    "NextUp",
     "PlaybackSettings",
     "Report",
     "ResumeState",
@@ -63,6 +65,8 @@ class SessionKey:
     user_id: str
     content_id: str
     duration_ms: int  # 0: unknown, any position >= 0 is accepted
+    device_id: str = ""
+    played: bool = False  # the item's played flag as the session's node last knew it
 
     def check_position(self, position_ms: int) -> None:
         """InvalidParams (field position_ms) unless 0 <= position_ms <= duration."""
@@ -103,6 +107,36 @@ class Entry:
     updated_at: int  # wall ms; never decreases for a key on this node
     seq: int  # arrival order of the report it came from; 0 when read from storage
     dirty_since: float | None = None  # trio time of the oldest update not yet written
+    played: bool = False  # see rules.PLAYED_RULES
+    marked: bool = False  # completed by playback.mark_played, not by a position
+
+    def reported(self, position_ms: int, duration_ms: int, updated_at: int, seq: int, rules: ResumeRules) -> None:
+        """A position came in (rules.PLAYED_RULES): finishing marks the item played, and
+        nothing a position says unmarks it."""
+        self.position_ms = position_ms
+        self.duration_ms = duration_ms
+        # Never below what this node already knows: the last update here wins, even if
+        # the wall clock stepped back.
+        self.updated_at = max(updated_at, self.updated_at)
+        self.seq = seq
+        self.marked = False
+        self.played = self.played or rules.evaluate(position_ms, duration_ms).completed
+
+    def mark(self, played: bool, now_ms: int) -> None:
+        """playback.mark_played: played sets completed and clears the resume point;
+        unplayed clears both. Later than anything this node knew of the item."""
+        self.position_ms = 0
+        self.marked = played
+        self.played = played
+        self.updated_at = max(now_ms, self.updated_at + 1)
+
+    def state(self, rules: ResumeRules, duration_ms: int | None = None) -> ResumeState:
+        """What a resume says for this entry (with the item's current duration if given)."""
+        if self.marked:
+            return ResumeState(0, False, True, 1.0, self.updated_at, True)
+        d = rules.evaluate(self.position_ms, self.duration_ms if duration_ms is None else duration_ms)
+        return ResumeState(d.position_ms, d.offer_resume, d.completed, d.progress, self.updated_at,
+                           self.played or d.completed)
 
 
 @attrs.frozen
@@ -112,6 +146,7 @@ class ResumeState:
     completed: bool
     progress: float
     updated_at: int | None  # wall ms; None when nothing was ever recorded
+    played: bool = False
 
 
 @attrs.frozen
@@ -132,3 +167,19 @@ class Watching:
     position_ms: int
     progress: float
     updated_at: int
+
+
+@attrs.frozen
+class Marked:
+    content_id: str
+    played: bool
+    position_ms: int  # where a start resumes now: always 0
+
+
+@attrs.frozen
+class NextUp:
+    """The next episode of a series the user is watching."""
+
+    series_id: str
+    content_id: str
+    watched_at: int  # wall ms of the user's latest activity in the series

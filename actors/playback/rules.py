@@ -22,6 +22,16 @@ Two choices where Jellyfin differs or the rules are silent:
   when `position_ms > 0`, and a client never sees a position it should ignore. What
   was actually reported (clamped to the item) stays in `last_position_ms`, and
   `progress` is computed from it.
+
+Played state (`PLAYED_RULES`; `model.Entry.reported` and `Entry.mark` apply it) is the
+flag a user sees as "watched", kept beside the resume point:
+
+- finishing an item (rule 3) marks it played;
+- `playback.mark_played {played: true}` sets completed and played and clears the
+  resume point; `{played: false}` clears all three;
+- replaying a played item keeps it played (a position past 5 % offers a resume again
+  and `completed` follows the position) until it is finished again or marked unplayed:
+  no position ever clears `played`.
 """
 
 from __future__ import annotations
@@ -75,3 +85,17 @@ class ResumeRules:
         if duration < self.min_resume_duration_s * 1000:
             return ResumeDecision(0, False, False, progress, position)
         return ResumeDecision(position, True, False, progress, position)
+
+
+PLAYED_RULES: tuple[tuple[str, str, str], ...] = (
+    ("never watched", "position reported before 5 %", "no resume, not completed, not played"),
+    ("any", "position between 5 % and 90 % (item >= 5 min)", "resume offered there; played unchanged"),
+    ("any", "position past 90 % or in the last second", "completed, no resume, played"),
+    ("any", "mark_played played=true", "completed, no resume (position 0), played"),
+    ("any", "mark_played played=false", "not completed, no resume (position 0), not played"),
+    ("played", "replayed to a position between 5 % and 90 %", "resume offered there, not completed, still played"),
+    ("played", "replayed past 90 %", "completed, no resume, played"),
+    ("played, then marked unplayed", "replayed past 90 %", "completed, no resume, played again"),
+)
+"""The played and resume rules as the README's table shows them: (before, event, after).
+tests/actors/playback/test_played_rules.py runs every row."""

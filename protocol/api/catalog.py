@@ -1,9 +1,10 @@
-"""`content.upsert`, `content.get`, `content.list`."""
+"""`content.upsert`, `content.get`, `content.list`, `content.episodes`."""
 
 from __future__ import annotations
 
 from actors.catalog import CatalogDomain
-from actors.catalog.model import ID_MAX, LABEL_MAX, LABELS_MAX, TITLE_MAX, YEAR_MAX, YEAR_MIN, ContentItem
+from actors.catalog.model import (EPISODE_MAX, ID_MAX, LABEL_MAX, LABELS_MAX, SEASON_MAX, TITLE_MAX, YEAR_MAX,
+                                   YEAR_MIN, ContentItem)
 from actors.errors import InvalidParams
 from protocol import errors
 from protocol.calls import Call
@@ -22,7 +23,12 @@ _CONTENT_PROPERTIES: Schema = {
     "rating": {"type": "number", "minimum": 0, "maximum": 10},
     "popularity": {"type": "number", "minimum": 0},
     "duration_ms": {"type": "integer", "minimum": 0},
+    "series_id": {"type": ["string", "null"], "minLength": 1, "maxLength": ID_MAX,
+                  "description": "an episode's series (an item of type series)"},
+    "season": {"type": ["integer", "null"], "minimum": 1, "maximum": SEASON_MAX},
+    "episode": {"type": ["integer", "null"], "minimum": 1, "maximum": EPISODE_MAX},
 }
+_EPISODE_FIELDS = ("series_id", "season", "episode")  # only an episode placed in a series has them
 # Validated loosely: ContentItem.from_dict reports every bad field of every item.
 CONTENT_SCHEMA: Schema = checked_by_domain(
     {"title": "ContentItemInput", "type": "object", "properties": _CONTENT_PROPERTIES,
@@ -34,9 +40,11 @@ CONTENT_SCHEMA: Schema = checked_by_domain(
         "genres": {"type": "array", "items": {"type": "string"}},
         "platforms": {"type": "array", "items": {"type": "string"}},
         "rating": {"type": "number", "minimum": 0, "maximum": 10},
-        "popularity": {"type": "number", "minimum": 0}, "duration_ms": {"type": "integer", "minimum": 0}}})
+        "popularity": {"type": "number", "minimum": 0}, "duration_ms": {"type": "integer", "minimum": 0},
+        "series_id": {"type": ["string", "null"]}, "season": {"type": ["integer", "null"]},
+        "episode": {"type": ["integer", "null"]}}})
 CONTENT_ITEM: Schema = {"title": "ContentItem", "type": "object", "properties": _CONTENT_PROPERTIES,
-                                "required": list(_CONTENT_PROPERTIES)}
+                        "required": [name for name in _CONTENT_PROPERTIES if name not in _EPISODE_FIELDS]}
 """A content item as results carry it."""
 PAGE_INFO = PAGE_INFO_SCHEMA
 
@@ -78,6 +86,13 @@ async def list_(call: Call[CatalogDomain]) -> dict[str, object]:
     return {"items": [i.to_dict() for i in found.items], "page_info": listing.info(found)}
 
 
+async def episodes(call: Call[CatalogDomain]) -> dict[str, Any]:
+    series_id = call.params["series_id"]
+    listing = call.listing(f"content.episodes:{series_id}")
+    found = await call.domain.episodes(series_id, listing.page)
+    return {"items": [i.to_dict() for i in found.items], "page_info": listing.info(found)}
+
+
 METHODS = [
     method("content.upsert", upsert, access=Access.ADMIN, summary="Create or replace content items",
            params={"type": "object", "properties": {
@@ -105,4 +120,11 @@ METHODS = [
                      Example("keyset paging", {"limit": 1},
                              {"items": [EXAMPLE_ITEMS[0]],
                               "page_info": {"has_next_page": True, "next_cursor": "WyJjb250ZW50Lmxpc3Q6cG9wdWxhcml0eSJd.c2ln"}})]),
+    method("content.episodes", episodes, summary="The episodes of a series, paged, in season and episode order",
+           params={"type": "object", "properties": {
+               **PAGING_SCHEMA, "series_id": {"type": "string", "minLength": 1, "maxLength": ID_MAX}},
+               "required": ["series_id"], "additionalProperties": False},
+           result={"type": "object", "properties": {"items": {"type": "array", "items": CONTENT_ITEM},
+                                                     "page_info": PAGE_INFO}, "required": ["items", "page_info"]},
+           errors=[errors.NOT_FOUND, errors.TIMED_OUT]),
 ]

@@ -58,7 +58,7 @@ async def test_a_viewing_from_start_to_resume(gateway: Any) -> None:
         resume = await client.call("playback.resume", {"content_id": "f001"})
         assert (resume["position_ms"], resume["offer_resume"], resume["completed"]) == (0, False, True)
         never = await client.call("playback.resume", {"content_id": "f002"})
-        assert never == {"content_id": "f002", "position_ms": 0, "offer_resume": False, "completed": False,
+        assert never == {"content_id": "f002", "position_ms": 0, "offer_resume": False, "completed": False, "played": False,
                          "updated_at": None}
 
 

@@ -57,6 +57,9 @@ async def test_crud_round_trip(storage: Storage) -> None:
         "popularity": 1.0,
         "duration_ms": 5_400_000,
         "updated_at": 1,
+        "series_id": "",  # migration 0010: not in a series
+        "season": 0,
+        "episode": 0,
     }
     assert type(row["popularity"]) is float and type(row["duration_ms"]) is int
 

@@ -97,7 +97,23 @@ def test_demo_catalog_is_plausible() -> None:
         assert 1920 <= i.year <= 2026
     types = Counter(i.type for i in items)
     assert types["movie"] > types["episode"] > types["series"] > 0
-    assert all(" S" in i.title and "E" in i.title.rsplit(" ", 1)[-1] for i in items if i.type == "episode")
+    # Every episode is linked to a series of the catalog; each series' episodes run
+    # 1..k in every season and its seasons 1..m.
+    by_id = {i.id: i for i in items}
+    places: dict[str, dict[int, list[int]]] = {}
+    for i in items:
+        if i.type == "episode":
+            assert by_id[i.series_id].type == "series" and "S1E" not in i.title
+            places.setdefault(i.series_id, {}).setdefault(i.season, []).append(i.episode)
+    assert len(places) > 100
+    for seasons in places.values():
+        assert sorted(seasons) == list(range(1, len(seasons) + 1))
+        for numbers in seasons.values():
+            assert numbers == list(range(1, len(numbers) + 1))
+    bad = by_id["c000004"]
+    assert bad.title == "Breaking Bad" and [(e.title, e.season, e.episode) for e in items[30:33]] == [
+        ("Pilot", 1, 1), ("Cat's in the Bag...", 1, 2), ("...And the Bag's in the River", 1, 3)]
+    assert all(e.series_id == "c000004" for e in items[30:33])
     years = [i.year for i in items]
     assert statistics.median(years) >= 2010  # skewed to recent years
     ratings = [i.rating for i in items]

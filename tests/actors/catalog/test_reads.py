@@ -133,7 +133,8 @@ async def rig(request: pytest.FixtureRequest, nursery: trio.Nursery, tmp_path: P
         await catalog_domain.upsert([item(n) for n in range(5)])
         rig = Rig(env, catalog_domain, held)
         rig.table.add_all(catalog_api.METHODS, catalog_domain)
-        rig.table.add_all(playback_api.METHODS, playback_api.Needs(playback_domain, catalog_domain))
+        rig.table.add_all(playback_api.METHODS, playback_api.Needs(playback_domain, catalog_domain,
+                                                                      playback_api.push_hub(playback_domain)))
         yield rig
         held.release.set()
         await supervisor.stop()

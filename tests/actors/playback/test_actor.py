@@ -314,7 +314,7 @@ async def test_a_session_is_taken_over_after_a_restart(clock: trio.testing.MockC
     await rig.restart()  # a fresh intake: as after a process restart
     assert rig.intake.lookup(s.session_id, "u1") is None
     key = await rig.ref.ask(Adopt(s.session_id, "u1"))
-    assert key == SessionKey(s.session_id, "u1", "film", HOUR)
+    assert key == SessionKey(s.session_id, "u1", "film", HOUR, "tv")
     rig.send(s, 800_000)
     stopped = await rig.ref.ask(Stop("u1", s.session_id))
     assert stopped.position_ms == 800_000
