@@ -11,7 +11,7 @@ from typing import Any, Literal, Required, TypeAlias, TypedDict
 
 from mgclient.params import OMITTED, Caller, Omitted, params
 
-__all__ = ["Assignment", "AuthAuthenticateResult", "AuthLogoutResult", "AuthRegisterResult", "AuthRevokeFamilyResult", "ContentItem", "ContentItemInput", "ContentListResult", "ContentUpsertResult", "ContinueWatchingEntry", "Experiment", "ExperimentsListResult", "ExperimentsStatsResult", "FacetCount", "Facets", "Grant", "OpenRpcDocument", "PageInfo", "PlaybackContinueWatchingResult", "PlaybackPositionResult", "PlaybackResumeResult", "PlaybackStartResult", "PlaybackStopResult", "Profile", "ResumePoint", "SearchAutocompleteResult", "SearchCorrectionsAddResult", "SearchFilters", "SearchQueryResult", "Suggestion", "SystemHealthResult", "SystemPingResult", "Variant", "Variants", "WeightedVariant", "AuthMethods", "ContentMethods", "ExperimentsMethods", "PlaybackMethods", "RpcMethods", "SearchMethods", "SystemMethods", "UserMethods", "Methods", "METHOD_NAMES"]
+__all__ = ["Assignment", "AuthAuthenticateResult", "AuthLogoutResult", "AuthRegisterResult", "AuthRevokeFamilyResult", "ContentEpisodesResult", "ContentItem", "ContentItemInput", "ContentListResult", "ContentUpsertResult", "ContinueWatchingEntry", "Experiment", "ExperimentsListResult", "ExperimentsStatsResult", "FacetCount", "Facets", "Grant", "NextUpEntry", "OpenRpcDocument", "PageInfo", "PlaybackContinueWatchingResult", "PlaybackMarkPlayedResult", "PlaybackNextUpResult", "PlaybackPositionResult", "PlaybackResumeResult", "PlaybackStartResult", "PlaybackStopResult", "PlaybackSubscribeResult", "PlaybackUnsubscribeResult", "Profile", "ResumePoint", "SearchAutocompleteResult", "SearchCorrectionsAddResult", "SearchFilters", "SearchQueryResult", "Suggestion", "SystemHealthResult", "SystemPingResult", "Variant", "Variants", "WeightedVariant", "AuthMethods", "ContentMethods", "ExperimentsMethods", "PlaybackMethods", "RpcMethods", "SearchMethods", "SystemMethods", "UserMethods", "Methods", "METHOD_NAMES"]
 
 
 class Assignment(TypedDict, total=False):
@@ -39,6 +39,11 @@ class AuthRevokeFamilyResult(TypedDict, total=False):
     revoked: Required[Literal[True]]
 
 
+class ContentEpisodesResult(TypedDict, total=False):
+    items: Required[list[ContentItem]]
+    page_info: Required[PageInfo]
+
+
 class ContentItem(TypedDict, total=False):
     id: Required[str]
     title: Required[str]
@@ -49,6 +54,9 @@ class ContentItem(TypedDict, total=False):
     rating: Required[float]
     popularity: Required[float]
     duration_ms: Required[int]
+    series_id: str | None
+    season: int | None
+    episode: int | None
 
 
 class ContentItemInput(TypedDict, total=False):
@@ -62,6 +70,9 @@ class ContentItemInput(TypedDict, total=False):
     rating: float
     popularity: float
     duration_ms: int
+    series_id: str | None
+    season: int | None
+    episode: int | None
 
 
 class ContentListResult(TypedDict, total=False):
@@ -130,6 +141,11 @@ class Grant(TypedDict, total=False):
     user_id: Required[str]
 
 
+class NextUpEntry(TypedDict, total=False):
+    content: Required[ContentItem]
+    series: Required[ContentItem]
+
+
 OpenRpcDocument = TypedDict("OpenRpcDocument", {"openrpc": "Required[str]", "info": "Required[dict[str, Any]]", "servers": "list[Any]", "methods": "Required[list[Any]]", "components": "dict[str, Any]", "x-notifications": "list[Any]"}, total=False)
 
 
@@ -148,6 +164,17 @@ class PlaybackContinueWatchingResult(TypedDict, total=False):
     page_info: Required[PageInfo]
 
 
+class PlaybackMarkPlayedResult(TypedDict, total=False):
+    content_id: Required[str]
+    played: Required[bool]
+    position_ms: Required[int]
+
+
+class PlaybackNextUpResult(TypedDict, total=False):
+    items: Required[list[NextUpEntry]]
+    page_info: Required[PageInfo]
+
+
 class PlaybackPositionResult(TypedDict, total=False):
     ok: Required[Literal[True]]
 
@@ -157,6 +184,7 @@ class PlaybackResumeResult(TypedDict, total=False):
     position_ms: Required[int]
     offer_resume: Required[bool]
     completed: Required[bool]
+    played: bool
     updated_at: Required[str | None]
 
 
@@ -168,6 +196,14 @@ class PlaybackStartResult(TypedDict, total=False):
 class PlaybackStopResult(TypedDict, total=False):
     position_ms: Required[int]
     completed: Required[bool]
+
+
+class PlaybackSubscribeResult(TypedDict, total=False):
+    subscription: Required[str]
+
+
+class PlaybackUnsubscribeResult(TypedDict, total=False):
+    ok: Required[Literal[True]]
 
 
 class Profile(TypedDict, total=False):
@@ -276,6 +312,10 @@ class ContentMethods:
     def __init__(self, caller: Caller) -> None:
         self._caller = caller
 
+    async def episodes(self, *, series_id: str, page: int | Omitted = OMITTED, page_size: int | Omitted = OMITTED, limit: int | Omitted = OMITTED, cursor: str | None | Omitted = OMITTED) -> ContentEpisodesResult:
+        """`content.episodes`: The episodes of a series, paged, in season and episode order (who: anyone)."""
+        return await self._caller.call("content.episodes", params(page=page, page_size=page_size, limit=limit, cursor=cursor, series_id=series_id))  # type: ignore[no-any-return]
+
     async def get(self, *, id: str) -> ContentItem:
         """`content.get`: One content item by id (who: anyone)."""
         return await self._caller.call("content.get", params(id=id))  # type: ignore[no-any-return]
@@ -327,8 +367,16 @@ class PlaybackMethods:
         self._caller = caller
 
     async def continue_watching(self, *, page: int | Omitted = OMITTED, page_size: int | Omitted = OMITTED, limit: int | Omitted = OMITTED, cursor: str | None | Omitted = OMITTED) -> PlaybackContinueWatchingResult:
-        """`playback.continue_watching`: Items the caller can resume, most recent first (finished items left out) (who: user)."""
+        """`playback.continue_watching`: Items the caller can resume, most recent first (finished items left out); a series once, with its episode in progress, while its latest episode is unfinished (who: user)."""
         return await self._caller.call("playback.continue_watching", params(page=page, page_size=page_size, limit=limit, cursor=cursor))  # type: ignore[no-any-return]
+
+    async def mark_played(self, *, content_id: str, played: bool) -> PlaybackMarkPlayedResult:
+        """`playback.mark_played`: Mark an item played (completed, resume point cleared) or unplayed (both cleared); replaying keeps it played until it is finished again or marked unplayed (who: user)."""
+        return await self._caller.call("playback.mark_played", params(content_id=content_id, played=played))  # type: ignore[no-any-return]
+
+    async def next_up(self, *, page: int | Omitted = OMITTED, page_size: int | Omitted = OMITTED, limit: int | Omitted = OMITTED, cursor: str | None | Omitted = OMITTED, rewatching: bool | Omitted = OMITTED) -> PlaybackNextUpResult:
+        """`playback.next_up`: For each series the caller is watching, the episode after the last one finished (the first unplayed one unless rewatching), most recently watched series first (who: user)."""
+        return await self._caller.call("playback.next_up", params(page=page, page_size=page_size, limit=limit, cursor=cursor, rewatching=rewatching))  # type: ignore[no-any-return]
 
     async def position(self, *, session_id: str, position_ms: int) -> PlaybackPositionResult:
         """`playback.position`: Report the position of a session; usually a notification. Written behind, within the flush interval (who: user)."""
@@ -345,6 +393,14 @@ class PlaybackMethods:
     async def stop(self, *, session_id: str, position_ms: int | Omitted = OMITTED) -> PlaybackStopResult:
         """`playback.stop`: End a session, optionally at a last position; the answer is where the next start resumes (0 when no resume is offered) and whether the item counts as finished (who: user)."""
         return await self._caller.call("playback.stop", params(session_id=session_id, position_ms=position_ms))  # type: ignore[no-any-return]
+
+    async def subscribe(self) -> PlaybackSubscribeResult:
+        """`playback.subscribe`: Subscribe to the caller's playback changes made on their other connections (any node): notifications playback.changed {subscription, content_id, position_ms, completed, played, device_id, updated_at}, at most two a second per item, the latest state when behind (who: user)."""
+        return await self._caller.call("playback.subscribe", params())  # type: ignore[no-any-return]
+
+    async def unsubscribe(self, *, subscription: str) -> PlaybackUnsubscribeResult:
+        """`playback.unsubscribe`: End a subscription of this connection (-32004 for an unknown id) (who: user)."""
+        return await self._caller.call("playback.unsubscribe", params(subscription=subscription))  # type: ignore[no-any-return]
 
 
 class RpcMethods:
@@ -425,5 +481,5 @@ class Methods:
         self.system = SystemMethods(caller)
         self.user = UserMethods(caller)
 
-METHOD_NAMES = ("auth.authenticate", "auth.login", "auth.logout", "auth.refresh", "auth.register", "auth.revoke_family", "content.get", "content.list", "content.upsert", "experiments.assign", "experiments.create", "experiments.get", "experiments.list", "experiments.stats", "experiments.update", "playback.continue_watching", "playback.position", "playback.resume", "playback.start", "playback.stop", "rpc.discover", "search.autocomplete", "search.corrections.add", "search.query", "system.health", "system.ping", "user.profile",)
+METHOD_NAMES = ("auth.authenticate", "auth.login", "auth.logout", "auth.refresh", "auth.register", "auth.revoke_family", "content.episodes", "content.get", "content.list", "content.upsert", "experiments.assign", "experiments.create", "experiments.get", "experiments.list", "experiments.stats", "experiments.update", "playback.continue_watching", "playback.mark_played", "playback.next_up", "playback.position", "playback.resume", "playback.start", "playback.stop", "playback.subscribe", "playback.unsubscribe", "rpc.discover", "search.autocomplete", "search.corrections.add", "search.query", "system.health", "system.ping", "user.profile",)
 """Every method, as the server declared them."""

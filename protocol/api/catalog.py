@@ -126,5 +126,8 @@ METHODS = [
                "required": ["series_id"], "additionalProperties": False},
            result={"type": "object", "properties": {"items": {"type": "array", "items": CONTENT_ITEM},
                                                      "page_info": PAGE_INFO}, "required": ["items", "page_info"]},
-           errors=[errors.NOT_FOUND, errors.TIMED_OUT]),
+           errors=[errors.NOT_FOUND, errors.TIMED_OUT],
+           examples=[Example("a series without episodes yet", {"series_id": "s-dark"},
+                             {"items": [], "page_info": {"page": 1, "page_size": 20, "total": 0, "total_pages": 0,
+                                                         "has_next_page": False}})]),
 ]

@@ -28,6 +28,11 @@ export interface AuthRevokeFamilyResult {
   revoked: true;
 }
 
+export interface ContentEpisodesResult {
+  items: Array<ContentItem>;
+  page_info: PageInfo;
+}
+
 export interface ContentItem {
   id: string;
   title: string;
@@ -38,6 +43,9 @@ export interface ContentItem {
   rating: number;
   popularity: number;
   duration_ms: number;
+  series_id?: string | null;
+  season?: number | null;
+  episode?: number | null;
 }
 
 /** genres and platforms default to [], rating, popularity and duration_ms to 0 */
@@ -51,6 +59,9 @@ export interface ContentItemInput {
   rating?: number;
   popularity?: number;
   duration_ms?: number;
+  series_id?: string | null;
+  season?: number | null;
+  episode?: number | null;
 }
 
 export interface ContentListResult {
@@ -125,6 +136,11 @@ export interface Grant {
   user_id: string;
 }
 
+export interface NextUpEntry {
+  content: ContentItem;
+  series: ContentItem;
+}
+
 /** OpenRPC 1.2.6; see docs/API.md for its x- extensions */
 export interface OpenRpcDocument {
   openrpc: string;
@@ -150,6 +166,17 @@ export interface PlaybackContinueWatchingResult {
   page_info: PageInfo;
 }
 
+export interface PlaybackMarkPlayedResult {
+  content_id: string;
+  played: boolean;
+  position_ms: number;
+}
+
+export interface PlaybackNextUpResult {
+  items: Array<NextUpEntry>;
+  page_info: PageInfo;
+}
+
 export interface PlaybackPositionResult {
   ok: true;
 }
@@ -159,6 +186,7 @@ export interface PlaybackResumeResult {
   position_ms: number;
   offer_resume: boolean;
   completed: boolean;
+  played?: boolean;
   updated_at: string | null;
 }
 
@@ -170,6 +198,14 @@ export interface PlaybackStartResult {
 export interface PlaybackStopResult {
   position_ms: number;
   completed: boolean;
+}
+
+export interface PlaybackSubscribeResult {
+  subscription: string;
+}
+
+export interface PlaybackUnsubscribeResult {
+  ok: true;
 }
 
 export interface Profile {
@@ -266,6 +302,14 @@ export interface AuthRevokeFamilyParams {
   family_id: string;
 }
 
+export interface ContentEpisodesParams {
+  page?: number;
+  page_size?: number;
+  limit?: number;
+  cursor?: string | null;
+  series_id: string;
+}
+
 export interface ContentGetParams {
   id: string;
 }
@@ -324,6 +368,19 @@ export interface PlaybackContinueWatchingParams {
   cursor?: string | null;
 }
 
+export interface PlaybackMarkPlayedParams {
+  content_id: string;
+  played: boolean;
+}
+
+export interface PlaybackNextUpParams {
+  page?: number;
+  page_size?: number;
+  limit?: number;
+  cursor?: string | null;
+  rewatching?: boolean;
+}
+
 export interface PlaybackPositionParams {
   session_id: string;
   position_ms: number;
@@ -341,6 +398,12 @@ export interface PlaybackStartParams {
 export interface PlaybackStopParams {
   session_id: string;
   position_ms?: number;
+}
+
+export type PlaybackSubscribeParams = Record<string, never>;
+
+export interface PlaybackUnsubscribeParams {
+  subscription: string;
 }
 
 export type RpcDiscoverParams = Record<string, never>;
@@ -386,6 +449,7 @@ export interface Methods {
   "auth.refresh": { params: AuthRefreshParams; result: Grant };
   "auth.register": { params: AuthRegisterParams; result: AuthRegisterResult };
   "auth.revoke_family": { params: AuthRevokeFamilyParams; result: AuthRevokeFamilyResult };
+  "content.episodes": { params: ContentEpisodesParams; result: ContentEpisodesResult };
   "content.get": { params: ContentGetParams; result: ContentItem };
   "content.list": { params: ContentListParams; result: ContentListResult };
   "content.upsert": { params: ContentUpsertParams; result: ContentUpsertResult };
@@ -396,10 +460,14 @@ export interface Methods {
   "experiments.stats": { params: ExperimentsStatsParams; result: ExperimentsStatsResult };
   "experiments.update": { params: ExperimentsUpdateParams; result: Experiment };
   "playback.continue_watching": { params: PlaybackContinueWatchingParams; result: PlaybackContinueWatchingResult };
+  "playback.mark_played": { params: PlaybackMarkPlayedParams; result: PlaybackMarkPlayedResult };
+  "playback.next_up": { params: PlaybackNextUpParams; result: PlaybackNextUpResult };
   "playback.position": { params: PlaybackPositionParams; result: PlaybackPositionResult };
   "playback.resume": { params: PlaybackResumeParams; result: PlaybackResumeResult };
   "playback.start": { params: PlaybackStartParams; result: PlaybackStartResult };
   "playback.stop": { params: PlaybackStopParams; result: PlaybackStopResult };
+  "playback.subscribe": { params: PlaybackSubscribeParams; result: PlaybackSubscribeResult };
+  "playback.unsubscribe": { params: PlaybackUnsubscribeParams; result: PlaybackUnsubscribeResult };
   "rpc.discover": { params: RpcDiscoverParams; result: OpenRpcDocument };
   "search.autocomplete": { params: SearchAutocompleteParams; result: SearchAutocompleteResult };
   "search.corrections.add": { params: SearchCorrectionsAddParams; result: SearchCorrectionsAddResult };
@@ -418,6 +486,6 @@ export interface Notifications {
 export type MethodName = keyof Methods;
 export type NotificationName = keyof Notifications;
 
-export const METHOD_NAMES: readonly MethodName[] = ["auth.authenticate", "auth.login", "auth.logout", "auth.refresh", "auth.register", "auth.revoke_family", "content.get", "content.list", "content.upsert", "experiments.assign", "experiments.create", "experiments.get", "experiments.list", "experiments.stats", "experiments.update", "playback.continue_watching", "playback.position", "playback.resume", "playback.start", "playback.stop", "rpc.discover", "search.autocomplete", "search.corrections.add", "search.query", "system.health", "system.ping", "user.profile"];
+export const METHOD_NAMES: readonly MethodName[] = ["auth.authenticate", "auth.login", "auth.logout", "auth.refresh", "auth.register", "auth.revoke_family", "content.episodes", "content.get", "content.list", "content.upsert", "experiments.assign", "experiments.create", "experiments.get", "experiments.list", "experiments.stats", "experiments.update", "playback.continue_watching", "playback.mark_played", "playback.next_up", "playback.position", "playback.resume", "playback.start", "playback.stop", "playback.subscribe", "playback.unsubscribe", "rpc.discover", "search.autocomplete", "search.corrections.add", "search.query", "system.health", "system.ping", "user.profile"];
 
-export const METHOD_ACCESS: Readonly<Record<MethodName, "anyone" | "user" | "admin">> = {"auth.authenticate": "anyone", "auth.login": "anyone", "auth.logout": "user", "auth.refresh": "anyone", "auth.register": "anyone", "auth.revoke_family": "user", "content.get": "anyone", "content.list": "anyone", "content.upsert": "admin", "experiments.assign": "anyone", "experiments.create": "admin", "experiments.get": "admin", "experiments.list": "admin", "experiments.stats": "admin", "experiments.update": "admin", "playback.continue_watching": "user", "playback.position": "user", "playback.resume": "user", "playback.start": "user", "playback.stop": "user", "rpc.discover": "anyone", "search.autocomplete": "anyone", "search.corrections.add": "admin", "search.query": "anyone", "system.health": "anyone", "system.ping": "anyone", "user.profile": "user"};
+export const METHOD_ACCESS: Readonly<Record<MethodName, "anyone" | "user" | "admin">> = {"auth.authenticate": "anyone", "auth.login": "anyone", "auth.logout": "user", "auth.refresh": "anyone", "auth.register": "anyone", "auth.revoke_family": "user", "content.episodes": "anyone", "content.get": "anyone", "content.list": "anyone", "content.upsert": "admin", "experiments.assign": "anyone", "experiments.create": "admin", "experiments.get": "admin", "experiments.list": "admin", "experiments.stats": "admin", "experiments.update": "admin", "playback.continue_watching": "user", "playback.mark_played": "user", "playback.next_up": "user", "playback.position": "user", "playback.resume": "user", "playback.start": "user", "playback.stop": "user", "playback.subscribe": "user", "playback.unsubscribe": "user", "rpc.discover": "anyone", "search.autocomplete": "anyone", "search.corrections.add": "admin", "search.query": "anyone", "system.health": "anyone", "system.ping": "anyone", "user.profile": "user"};
