@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
 import trio
 
 from actors.catalog.model import ContentItem
-from protocol.client import Client, RpcClientError
+from mgclient import RpcError as RpcClientError
+from tests.support import Client
 
 MIN = 60_000
 EPISODE = 45 * MIN
@@ -51,23 +51,30 @@ async def rpc_error(client: Client, method: str, params: Any = None) -> RpcClien
 
 async def heard(client: Client, timeout: float = 1.0) -> dict[str, Any]:
     """The next server notification on `client` (kept or arriving within `timeout` s)."""
-    if client.notifications:
-        return client.notifications.pop(0)
     with trio.fail_after(timeout):
         while True:
-            msg = orjson.loads(await client.ws.get_message())
-            if isinstance(msg, dict) and "method" in msg and "id" not in msg:
-                return msg
+            msg = await client.next_message()
+            if _is_notification(msg):
+                return msg  # type: ignore[no-any-return]
 
 
 async def silent(client: Client, for_seconds: float) -> bool:
     """True when no notification arrives on `client` within `for_seconds`."""
-    if client.notifications:
+    if any(_is_notification(m) for m in client.buffered()):
         return False
     with trio.move_on_after(for_seconds):
         await heard(client, for_seconds + 1)
         return False
     return True
+
+
+def _is_notification(msg: object) -> bool:
+    return isinstance(msg, dict) and "method" in msg and "id" not in msg
+
+
+def notifications(client: Client) -> list[dict[str, Any]]:
+    """The server notifications received on `client` and not taken yet."""
+    return [m for m in client.buffered() if _is_notification(m)]
 
 
 async def watch(client: Client, content_id: str, position_ms: int) -> str:

@@ -14,7 +14,7 @@ import trio
 
 from protocol import errors
 from tests.auth_helpers import login, register_and_login
-from tests.e2e.playback_helpers import EPISODE, MIN, catalog, heard, rpc_error, silent, watch
+from tests.e2e.playback_helpers import EPISODE, MIN, catalog, heard, notifications, rpc_error, silent, watch
 from tests.services import pg_database, pg_url, redis_url  # noqa: F401
 from tests.support import ROOT, GatewayProcess, connect, http_get, start_nodes, stop
 
@@ -78,7 +78,7 @@ async def test_devices_on_two_nodes_hear_each_other(tmp_path: Path, pg_url: str,
 
             await tv.call("playback.unsubscribe", {"subscription": sub})
             await phone.call("playback.mark_played", {"content_id": "m1", "played": False})
-            late: list[dict[str, Any]] = list(tv.notifications)  # sent before the unsubscribe
+            late: list[dict[str, Any]] = notifications(tv)  # sent before the unsubscribe
             with trio.move_on_after(0.8):
                 late.append(await heard(tv, 2.0))
             assert not [n for n in late if n["params"]["content_id"] == "m1" and not n["params"]["played"]]

@@ -160,5 +160,6 @@ async def test_the_new_methods_are_in_rpc_discover(gateway: Any) -> None:
     for name in ("playback.subscribe", "playback.unsubscribe", "playback.mark_played", "playback.next_up"):
         assert methods[name]["x-access"] == "user"
     assert methods["content.episodes"]["x-access"] == "anyone"
-    item = methods["content.get"]["result"]["schema"]["properties"]
+    ref = methods["content.get"]["result"]["schema"]["$ref"]
+    item = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]
     assert {"series_id", "season", "episode"} <= item.keys()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.test_cli_catalog import cli
+from tests.e2e.test_cli_catalog import cli
 
 HEADER = "id,title,type,year,genres,platforms,rating,popularity,duration_ms,series_id,season,episode\n"
 
