@@ -548,8 +548,8 @@ class WebSocketGateway:
         while True:
             await trio.sleep(period)
             for conn in list(self.connections):
-                mark = conn._writes if conn._writing else -1
-                if mark >= 0 and mark == conn._seen and not conn.closed:
+                stalled, mark = write_stalled(conn._writing, conn._writes, conn._seen)
+                if stalled and not conn.closed:
                     self.log(logging.WARNING, "ws.slow_client", "closing connection %s from %s: client reads too slowly",
                              conn.id, conn.peer)
                     if conn._nursery is not None:
@@ -701,6 +701,16 @@ class WebSocketGateway:
 
 _REFUSAL_REASONS = {400: "bad_request", 401: "invalid_token", 403: "origin_not_allowed", 404: "wrong_path",
                     405: "method_not_allowed", 426: "upgrade_required", 431: "request_too_large"}
+
+
+def write_stalled(writing: bool, writes: int, seen: int) -> tuple[bool, int]:
+    """The slow-reader check at one watchdog tick: (stalled, the mark to keep as `seen`).
+
+    Stalled means a write was under way at the last tick too and none completed since
+    (`writes` counts completed writes). A write that merely started before this tick,
+    after a quiet period, is not a stall: server push makes those common."""
+    mark = writes if writing else -1
+    return mark >= 0 and mark == seen, mark
 
 
 def _peer(stream: trio.SocketStream) -> str:

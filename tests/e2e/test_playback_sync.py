@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import trio
 
 from protocol import errors
@@ -65,6 +66,7 @@ async def test_a_second_device_hears_the_first(gateway: Any) -> None:
         assert await silent(tv, 0.6)
 
 
+@pytest.mark.gateway_config(rate_limit=0)  # 200 updates at once: far past the per-connection rate
 async def test_updates_are_coalesced_per_item(gateway: Any) -> None:
     await seeded(gateway)
     user = await new_user(gateway)

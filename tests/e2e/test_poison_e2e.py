@@ -77,11 +77,12 @@ async def fragile_gateway(nursery: trio.Nursery, tmp_path: Path,
     """A whole gateway with `test.explode` (asks the fragile actor) and `test.count`."""
     start_domains, serve_methods = app_module.start_domains, app_module.serve_methods
 
-    def serve_with_fragile(table: MethodTable, domains: Any, node: Any, *args: Any) -> None:
-        serve_methods(table, domains, node, *args)
+    def serve_with_fragile(table: MethodTable, domains: Any, node: Any, *args: Any) -> Any:
+        tasks = serve_methods(table, domains, node, *args)
         table.add(method("test.explode", explode, params={
             "type": "object", "properties": {"how": {"type": "string"}}, "required": ["how"]}), app.registry)
         table.add(method("test.count", count), app.registry)
+        return tasks
 
     monkeypatch.setattr(app_module, "start_domains", lambda *a, **k: WithFragile(start_domains(*a, **k)))
     monkeypatch.setattr(app_module, "serve_methods", serve_with_fragile)
