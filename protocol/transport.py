@@ -532,12 +532,12 @@ class WebSocketGateway:
 
     async def _return_memory(self) -> None:
         """glibc keeps freed heap pages for reuse: after unfinished messages of many
-        connections were dropped (16 MiB or more), give the pages back (malloc_trim),
-        at most once a second."""
+        connections were dropped (16 MiB or more, or any amount once none is held any
+        more), give the pages back (malloc_trim), at most once a second."""
         budget = self.budget
         while True:
             await trio.sleep(1.0)
-            if budget.released >= TRIM_AFTER:
+            if budget.released >= TRIM_AFTER or (budget.released > 0 and budget.held == 0):
                 budget.released = 0
                 if _malloc_trim is not None:
                     _malloc_trim(0)
