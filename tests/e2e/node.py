@@ -65,8 +65,10 @@ class Node:
         self.crash_mark = self.actor_crashes()
 
     def ensure_running(self) -> "Node":
-        """Start again (same data dir, same users) if an earlier test took it down."""
-        if self.process is None or not self.alive() or not self._answers():
+        """Start again (same data dir, same users) if an earlier test took it down or
+        left it holding more memory than `RSS_BOUND` over its baseline."""
+        if self.process is None or not self.alive() or not self._answers() or \
+                self.rss() > self.baseline_rss + RSS_BOUND:
             if self.process is not None:
                 self.process.kill()
             self.start()

@@ -124,33 +124,52 @@ REVOKES_OWN_FAMILY = {"auth.logout"}
 """Methods whose success closes the caller's connection (4401) by design."""
 
 
+PER_CONNECTION = 150
+"""Requests sent on one connection before the fuzzer opens another: under the
+per-connection rate limit's burst, so the limit does not answer in place of the method."""
+
+
 class Caller:
-    """Calls one method over one connection as one role; judges every answer and
-    checks the connection still answers a ping after it."""
+    """Calls one method as one role; judges every answer and checks the connection
+    still answers a ping after it. Opens a fresh connection every `PER_CONNECTION`
+    requests, and when -32006 says to retry."""
 
     def __init__(self, world: World, method: str, role: str | None) -> None:
         self.world, self.method, self.role = world, method, role
         self.calls = 0
+        self.token = None if role is None else world.login(role)["access_token"]
         self.client = self._connect()
 
     def _connect(self) -> RawClient:
-        token = None if self.role is None else self.world.login(self.role)["access_token"]
-        return RawClient.open(self.world.node.url, token)
+        self.sent = 0
+        return RawClient.open(self.world.node.url, self.token)
+
+    def _reconnect(self, *, new_login: bool = False) -> None:
+        self.client.close()
+        if new_login and self.role is not None:
+            self.token = self.world.login(self.role)["access_token"]
+        self.client = self._connect()
 
     def __call__(self, params: Any) -> dict[str, Any]:
         self.calls += 1
+        if self.sent + 2 > PER_CONNECTION:
+            self._reconnect()
         answer = self._send(params)
+        if answer.get("error", {}).get("code") == -32006 and "retry_after" in (answer["error"].get("data") or {}):
+            self._reconnect()
+            answer = self._send(params)
         judge(self.method, self.role, answer, params)
         if self.method in REVOKES_OWN_FAMILY and "result" in answer:
-            self.client.close()  # closed by the server with 4401 by design; start again
-            self.client = self._connect()
+            self._reconnect(new_login=True)  # the server closes this one with 4401, by design
             return answer
+        self.sent += 1
         pong = self.client.call("system.ping")
         assert pong.get("result") == {"pong": True}, f"after {self.method}({contract._short(params)}): {pong}"
         return answer
 
     def _send(self, params: Any) -> dict[str, Any]:
         rid = self.calls
+        self.sent += 1
         try:
             self.client.send_text(contract.request(self.method, params, rid))
             return self.client.answer(rid)
