@@ -214,9 +214,9 @@ class Node:
         with RawClient.open(self.url) as client:
             return client.result("auth.login", {"email": email, "password": password})
 
-    def register(self) -> dict[str, Any]:
+    def register(self, email: str | None = None) -> dict[str, Any]:
         """A fresh account registered over the wire, logged in."""
-        email = fresh_email("reg")
+        email = email or fresh_email("reg")
         with RawClient.open(self.url) as client:
             client.result("auth.register", {"email": email, "password": PASSWORD})
             return {**client.result("auth.login", {"email": email, "password": PASSWORD}), "email": email}
