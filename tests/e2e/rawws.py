@@ -154,6 +154,7 @@ class RawClient:
         self._frames: list[Frame] = []
         self._rest = b""
         self.notifications: list[dict[str, Any]] = []
+        self._early: dict[Any, Any] = {}
         self.eof = False
 
     # -- opening -------------------------------------------------------------------
@@ -254,6 +255,8 @@ class RawClient:
         """The response whose id is `rid`, or an error with id null (the answer to a
         frame whose id could not be read), or a batch answer (a list). Notifications
         meanwhile go to `notifications`."""
+        if rid in self._early:
+            return self._early.pop(rid)
         for frame in self.messages(timeout):
             if frame.opcode == CLOSE:
                 raise Closed(f"closed with {frame.close_code} while waiting for id {rid!r}")
@@ -265,6 +268,8 @@ class RawClient:
                 return doc
             if isinstance(doc, dict) and (doc.get("id") == rid or (doc.get("id") is None and "error" in doc)):
                 return doc
+            if isinstance(doc, dict) and isinstance(doc.get("id"), (str, int)):
+                self._early[doc["id"]] = doc  # pipelined answers may come in any order
         raise Closed("closed while waiting for an answer")
 
     def call(self, method: str, params: Any = None, *, timeout: float | None = None) -> dict[str, Any]:
