@@ -226,19 +226,23 @@ class RawClient:
         while not self._frames:
             if self.eof:
                 raise Closed("the server closed the connection")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise socket.timeout("no frame in time")
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(1 << 20)
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                self.eof = True
-                continue
-            self._frames += self._parser.feed(chunk)
+            self._receive(deadline, "no frame in time")
         return self._frames.pop(0)
+
+    def _receive(self, deadline: float, late: str) -> None:
+        """Read what has come (frames, or the end of TCP) by `deadline`, else time out."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout(late)
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(1 << 20)
+        except ConnectionResetError:
+            chunk = b""
+        if chunk:
+            self._frames += self._parser.feed(chunk)
+        else:
+            self.eof = True
 
     def messages(self, timeout: float | None = None) -> Iterator[Frame]:
         """Data frames; answers the server's pings; stops at a close frame (yielded)."""
@@ -301,18 +305,10 @@ class RawClient:
     def wait_eof(self, timeout: float | None = None) -> None:
         """Read and drop everything until the server ends TCP."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        self._frames.clear()
         while not self.eof:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise socket.timeout("the server kept the connection open")
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(1 << 20)
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                self.eof = True
+            self._frames.clear()
+            self._receive(deadline, "the server kept the connection open")
+        self._frames.clear()
 
     def close(self) -> None:
         try:
