@@ -65,7 +65,7 @@ from trio_websocket import open_websocket_url  # noqa: E402
 
 from soak_cluster import Cluster, Ledger, Stats, rss_fds, metric  # noqa: E402
 from soak_population import (  # noqa: E402
-    DURATION_MS, PASSWORD, Admin, Assigner, Hostile, Member, Refresher, Rpc, Searcher, Viewer)
+    ABUSES, DURATION_MS, PASSWORD, Admin, Assigner, Hostile, Member, Refresher, Rpc, Searcher, Viewer)
 from tests.support import FlakyProxy  # noqa: E402
 
 
@@ -338,6 +338,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--refreshers", type=int, default=10)
     p.add_argument("--assigners", type=int, default=10)
     p.add_argument("--hostile", type=int, default=3, help="hostile clients (default 3)")
+    p.add_argument("--abuses", default=",".join(ABUSES),
+                   help="what the hostile clients do, in turn (default all: %(default)s)")
     p.add_argument("--titles", type=int, default=4000,
                    help="titles in the soak catalog, shared out among the viewers (default 4000)")
     p.add_argument("--faults", default="kill,pg,redis", help="faults to inject in turn: kill,pg,redis or none")
@@ -356,6 +358,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--argon2", choices=["test", "default"], default="test",
                    help="password hashing cost: the cheap test profile (default) or production's")
     args = p.parse_args(argv)
+    unknown = set(args.abuses.split(",")) - set(ABUSES)
+    if unknown:
+        p.error(f"unknown abuses: {', '.join(sorted(unknown))}")
     if args.sqlite:
         args.nodes = 1
     return args

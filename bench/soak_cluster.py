@@ -120,8 +120,15 @@ class Cluster:
         return argv
 
     async def start(self, slot: Slot) -> None:
+        """Start the slot's process, again and again while it cannot (a node does not
+        start while the database is cut off)."""
         data_dir = self.work / f"node{slot.index}"
-        slot.process = await trio.to_thread.run_sync(lambda: GatewayProcess(data_dir, *self.argv(slot)))
+        while True:
+            try:
+                slot.process = await trio.to_thread.run_sync(lambda: GatewayProcess(data_dir, *self.argv(slot)))
+                break
+            except (RuntimeError, StopIteration):
+                await trio.sleep(1)
         rss, fds = rss_fds(slot.process.proc.pid)
         slot.starts.append((time.monotonic(), rss, fds))
 

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 PASSWORD = "soak password 1234"
 DURATION_MS = 7_200_000  # every soak title is two hours long
 SPEED = 100  # content milliseconds per real millisecond while a viewer watches
+ABUSES = ("reset_garbage", "reset_upgrade", "bad_utf8", "binary", "unfinished", "flood", "deep", "out_of_range")
+"""What `Hostile` clients do, each a method of theirs."""
 
 
 class Lost(Exception):
@@ -325,8 +327,7 @@ class Hostile(Member):
     by their answers: what counts is that everyone else is unharmed."""
 
     async def run(self) -> None:
-        abuses = [self.reset_garbage, self.reset_upgrade, self.bad_utf8, self.binary, self.unfinished,
-                  self.flood, self.deep, self.out_of_range]
+        abuses = [getattr(self, name) for name in self.ctx.args.abuses.split(",")]
         self.rng.shuffle(abuses)
         for abuse in itertools.cycle(abuses):  # each abuse in turn, so a short run has them all
             if self.ctx.stopping.is_set():

@@ -116,9 +116,10 @@ class FrameParser:
 
 
 def upgrade_request(path: str = "/v1", *, http: str = "HTTP/1.1", key: str | None = KEY,
-                    version: str | None = "13", headers: Iterable[tuple[str, str]] = ()) -> bytes:
+                    version: str | None = "13", headers: Iterable[tuple[str, str]] = (),
+                    host: str = "127.0.0.1") -> bytes:
     """A WebSocket upgrade request; `key=None` or `version=None` leaves that header out."""
-    lines = [f"GET {path} {http}", "Host: 127.0.0.1", "Upgrade: websocket", "Connection: Upgrade"]
+    lines = [f"GET {path} {http}", f"Host: {host}", "Upgrade: websocket", "Connection: Upgrade"]
     if key is not None:
         lines.append(f"Sec-WebSocket-Key: {key}")
     if version is not None:
