@@ -55,6 +55,7 @@ import secrets
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +66,7 @@ from trio_websocket import open_websocket_url  # noqa: E402
 
 from soak_cluster import Cluster, Ledger, Stats, rss_fds, metric  # noqa: E402
 from soak_population import (  # noqa: E402
-    ABUSES, DURATION_MS, PASSWORD, Admin, Assigner, Hostile, Member, Refresher, Rpc, Searcher, Viewer)
+    ABUSES, DURATION_MS, PASSWORD, Admin, Assigner, Hostile, Member, Refresher, Rpc, Searcher, Viewer, resume_position)
 from tests.support import FlakyProxy  # noqa: E402
 
 
@@ -195,13 +196,11 @@ class Soak:
         async with open_websocket_url(slot.url, extra_headers=[("Authorization", f"Bearer {self.admin_token}")]) as ws:
             rpc = Rpc(ws, slot, Stats(), self.ledger, self.cluster)
             missing_exp = [e for e in sorted(self.ledger.experiments)
-                           if "result" not in await rpc.call("experiments.get", {"id": e})]
+                           if not await has_result(rpc, "experiments.get", {"id": e})]
             missing_titles = [t for t in sorted(self.ledger.titles)
-                              if "result" not in await rpc.call("content.get", {"id": t})]
-            no_login = []
-            for email, password in sorted(self.ledger.accounts.items()):
-                if "result" not in await rpc.call("auth.login", {"email": email, "password": password}):
-                    no_login.append(email)
+                              if not await has_result(rpc, "content.get", {"id": t})]
+            no_login = [email for email, password in sorted(self.ledger.accounts.items())
+                        if not await has_result(rpc, "auth.login", {"email": email, "password": password})]
         lost_stops: list[str] = []
         lost_positions: list[str] = []
         pairs = set(self.ledger.stops) | set(self.ledger.positions)
@@ -213,8 +212,10 @@ class Soak:
             async with open_websocket_url(slot.url, extra_headers=[("Authorization", f"Bearer {token}")]) as ws:
                 rpc = Rpc(ws, slot, Stats(), self.ledger, self.cluster)
                 for key in keys:
-                    answer = await rpc.call("playback.resume", {"content_id": key[1]})
-                    found = answer.get("result", {}).get("position_ms", -1)
+                    found = await resume_position(rpc, key[1])
+                    if found is None:
+                        failures.append(f"playback.resume never answered for {key}")
+                        continue
                     if key in self.ledger.stops:
                         if found != self.ledger.stops[key]:
                             lost_stops.append(f"{key}: stopped at {self.ledger.stops[key]}, resume says {found}")
@@ -234,7 +235,8 @@ class Soak:
               f"accounts {len(no_login)}, stops {len(lost_stops)})")
         lost_positions += self.ledger.crash_losses
         print(f"positions lost older than flush interval + {self.args.margin:.1f} s: {len(lost_positions)} "
-              f"(read back right after a crash: {self.ledger.crash_checks} sessions; at the end: "
+              f"(read back right after a crash: {self.ledger.crash_checks} sessions, "
+              f"{self.ledger.crash_unchecked} could not be read; at the end: "
               f"{len(self.ledger.positions) - len(self.ledger.stops)} sessions not stopped)")
         for line in (missing_exp + missing_titles + no_login + lost_stops + lost_positions)[:20]:
             print("   ", line)
@@ -251,6 +253,19 @@ class Soak:
             for exit_ in s.unexpected_exits:
                 failures.append(f"node {s.index} exited on its own, {exit_}")
         return failures
+
+
+async def has_result(rpc: Rpc, method: str, params: dict[str, Any]) -> bool:
+    """Whether `method` answers with a result, asking again while the gateway says to
+    retry (-32006: over the rate limit or overloaded; -32007: timed out)."""
+    for _ in range(50):
+        answer = await rpc.call(method, params)
+        if "result" in answer:
+            return True
+        if answer["error"]["code"] not in (-32006, -32007):
+            return False
+        await trio.sleep(float((answer["error"].get("data") or {}).get("retry_after", 0.2)))
+    return False
 
 
 def report(soak: Soak, seconds: float) -> None:

@@ -51,6 +51,7 @@ class Ledger:
         self.refresh_retries: collections.Counter[str] = collections.Counter()
         self.unanswered_live: list[str] = []
         self.crash_checks = 0  # sessions whose durable position was read back right after a crash
+        self.crash_unchecked = 0  # ... and those whose read kept failing
         self.crash_losses: list[str] = []
 
 

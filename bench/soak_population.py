@@ -72,7 +72,7 @@ class Rpc:
     async def _unanswered(self, method: str, sent_at: float, why: str, explained: bool = False) -> None:
         """A request without an answer: explained when its node was killed (or died) or
         the server closed on purpose (4401: the family was revoked; 1001: shutdown)."""
-        with trio.move_on_after(2):  # a dying process drops its sockets before it is gone
+        with trio.move_on_after(10):  # a dying process drops its sockets well before it is gone
             while self.process is not None and self.process.proc.poll() is None:
                 await trio.sleep(0.05)
         killed = self.cluster.killed_between(self.slot.index, sent_at - 1, time.monotonic() + 1)
@@ -219,11 +219,24 @@ class Viewer(Member):
                 if any(d >= cluster.db_down_until(t) + window for d in cluster.slots[node].deaths if d >= t)]
         if not owed:
             return
-        answer = await rpc.call("playback.resume", {"content_id": key[1]})
-        found = answer.get("result", {}).get("position_ms", -1)
+        found = await resume_position(rpc, key[1])
+        if found is None:
+            ledger.crash_unchecked += 1
+            return
         ledger.crash_checks += 1
         if found < max(owed):
             ledger.crash_losses.append(f"{key}: owed {max(owed)} after a crash, resume says {found}")
+
+
+async def resume_position(rpc: Rpc, content_id: str) -> int | None:
+    """`playback.resume`'s position, asked until it answers (the database may be away
+    for a while); None if it never did."""
+    for _ in range(40):
+        answer = await rpc.call("playback.resume", {"content_id": content_id})
+        if "result" in answer:
+            return int(answer["result"]["position_ms"])
+        await trio.sleep(float((answer["error"].get("data") or {}).get("retry_after", 0.5)))
+    return None
 
 
 class Searcher(Member):
