@@ -134,7 +134,8 @@ def test_a_notification_flood_is_absorbed(node: Node) -> None:
         client.sock.settimeout(30)
         for _ in range(NOTIFICATIONS // 1000):
             client.sendall(chunk)
-        assert client.call("system.ping", timeout=30)["result"] == {"pong": True}
+        # The flooder itself is still served (or told to slow down): its connection lives.
+        _assert_answered_or_limited([client.call("system.ping", timeout=30)])
     running.clear()
     bystander.join(10)
     assert latencies and max(latencies) < 1.0, f"slowest bystander ping {max(latencies):.2f} s"
