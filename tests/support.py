@@ -99,13 +99,17 @@ def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-unt
 
 class FlakyProxy:
     """A TCP proxy to a real server that a test can cut and restore, to stage an outage
-    of a shared service (PostgreSQL, Redis) without stopping it for everyone."""
+    of a shared service (PostgreSQL, Redis) without stopping it for everyone. It can
+    also `hold` what clients send (a barrier: requests pile up at the proxy, `held`
+    counts the connections waiting) and `release` it all at once."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.up = True
         self.port: int | None = None
         self._links: set[trio.CancelScope] = set()
+        self._released: trio.Event | None = None
+        self.held = 0
 
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
@@ -123,6 +127,16 @@ class FlakyProxy:
     def restore(self) -> None:
         self.up = True
 
+    def hold(self) -> None:
+        """From now on, keep what clients send at the proxy until `release`."""
+        if self._released is None:
+            self._released = trio.Event()
+
+    def release(self) -> None:
+        if self._released is not None:
+            self._released.set()
+            self._released = None
+
     async def _handle(self, client: trio.SocketStream) -> None:
         async with client:
             if not self.up:
@@ -132,15 +146,21 @@ class FlakyProxy:
                 try:
                     server = await trio.open_tcp_stream(*self.target)
                     async with server, trio.open_nursery() as nursery:
-                        nursery.start_soon(self._pump, client, server, nursery.cancel_scope)
-                        nursery.start_soon(self._pump, server, client, nursery.cancel_scope)
+                        nursery.start_soon(self._pump, client, server, nursery.cancel_scope, True)
+                        nursery.start_soon(self._pump, server, client, nursery.cancel_scope, False)
                 finally:
                     self._links.discard(scope)
 
-    @staticmethod
-    async def _pump(src: trio.SocketStream, dst: trio.SocketStream, scope: trio.CancelScope) -> None:
+    async def _pump(self, src: trio.SocketStream, dst: trio.SocketStream, scope: trio.CancelScope,
+                    upstream: bool) -> None:
         try:
             while data := await src.receive_some(65536):
+                if upstream and (released := self._released) is not None:
+                    self.held += 1
+                    try:
+                        await released.wait()
+                    finally:
+                        self.held -= 1
                 await dst.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
