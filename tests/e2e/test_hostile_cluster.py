@@ -13,8 +13,12 @@ import pytest
 
 from tests.auth_helpers import fresh_email
 from tests.e2e.contract import USER, judge
-from tests.e2e.node import Node
+from tests.e2e.node import FD_SLACK, Node
 from tests.e2e.rawws import RawClient
+
+POOL_FDS = 10
+"""A node on PostgreSQL opens its pool's connections (--db-pool-size, 10) as requests
+need them, and keeps them: open files the baseline did not have, and no leak."""
 
 FLUSH = 0.2  # --playback-flush-interval of the nodes
 
@@ -56,11 +60,9 @@ def test_a_session_stopped_on_one_node_takes_no_more_writes_on_another(cluster: 
         for client in (tv, phone):
             assert client.result("playback.resume", {"content_id": "film"})["position_ms"] == 2_000_000
     for node in cluster:
-        node.check()
+        node.check(fd_slack=FD_SLACK + POOL_FDS)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: the login lock counts failures after hashing, so wrong passwords "
-                                       "spread over two nodes at once are all checked")
 def test_the_login_lock_holds_across_nodes(cluster: list[Node]) -> None:
     email = fresh_email("spread")
     cluster[0].register(email)
@@ -83,4 +85,4 @@ def test_the_login_lock_holds_across_nodes(cluster: list[Node]) -> None:
     assert len(codes) == 32 and set(codes) <= {-32010, -32006}, codes
     assert codes.count(-32010) <= 5, f"{codes.count(-32010)} wrong passwords checked across two nodes; the lock allows 5"
     for node in cluster:
-        node.check()
+        node.check(fd_slack=FD_SLACK + POOL_FDS)

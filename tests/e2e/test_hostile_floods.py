@@ -70,8 +70,6 @@ def _latency_while(node: Node, running: threading.Event) -> list[float]:
     return samples
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: no per-connection rate limit: 5,000 pipelined requests from one "
-                                       "connection are all served, none gets -32006 with data.retry_after")
 def test_a_request_flood_on_one_connection_is_rate_limited(node: Node) -> None:
     frames = ['{"jsonrpc":"2.0","id":%d,"method":"system.ping"}' % i for i in range(5000)]
     with RawClient.open(node.url) as client:
@@ -176,8 +174,6 @@ def test_anonymous_callers_cannot_grow_storage_without_bound(node: Node) -> None
     assert grown <= ANONYMOUS_STORAGE_BOUND, f"the database grew {grown >> 10} KiB"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: the login lock is checked before hashing but failures are counted "
-                                       "after: 32 wrong passwords pipelined on 4 connections are all checked")
 def test_the_login_lock_counts_attempts_as_they_are_admitted(node: Node) -> None:
     email = fresh_email("locked")
     node.register(email)

@@ -44,8 +44,6 @@ INVALID_UTF8 = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: invalid UTF-8 in a text frame ends TCP without a close frame "
-                                       "(RFC 6455 and the contract: 1007)")
 @pytest.mark.parametrize("what", list(INVALID_UTF8))
 def test_invalid_utf8_closes_with_1007(node: Node, what: str) -> None:
     assert _close_code(node, INVALID_UTF8[what]) == 1007, what
@@ -60,8 +58,6 @@ def test_utf8_split_between_fragments_is_fine(node: Node) -> None:
     node.check()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: binary frames are answered like text (the contract: text only, "
-                                       "a binary frame closes with 1003)")
 def test_a_binary_frame_closes_with_1003(node: Node) -> None:
     assert _close_code(node, encode_frame(BINARY, PING_REQUEST)) == 1003
     assert _close_code(node, encode_frame(BINARY, PING_REQUEST, fin=False), encode_frame(CONT, b"")) == 1003
@@ -93,16 +89,12 @@ PROTOCOL_ERRORS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: a protocol error ends TCP without a close frame "
-                                       "(RFC 6455 7.1.7: close with 1002 first)")
 @pytest.mark.parametrize("what", list(PROTOCOL_ERRORS))
 def test_a_protocol_error_closes_with_1002(node: Node, what: str) -> None:
     assert _close_code(node, PROTOCOL_ERRORS[what]) in {1002, 1009}, what
     node.check()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: a close frame whose reason is invalid UTF-8 ends TCP without a "
-                                       "close frame (1007)")
 def test_a_close_reason_in_invalid_utf8_closes_with_1007(node: Node) -> None:
     assert _close_code(node, encode_frame(CLOSE, close_payload(1000, b"bye \xff"))) in {1002, 1007}
     node.check()
@@ -132,8 +124,6 @@ def test_messages_over_1_mib_close_with_1009(node: Node) -> None:
     node.check()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: a frame that declares 4 EiB is not refused from its header; "
-                                       "the server waits for the payload")
 def test_a_frame_declaring_more_than_1_mib_is_refused_before_its_payload(node: Node) -> None:
     started = time.monotonic()
     assert _close_code(node, encode_frame(TEXT, b"", length=1 << 62)) == 1009
@@ -160,8 +150,6 @@ def _read_past(client: RawClient) -> None:
         return
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: unfinished messages are buffered with no process-wide budget: "
-                                       "112 connections holding ~1 MB each pin ~110 MB")
 def test_unfinished_messages_have_a_process_wide_budget(tmp_path) -> None:
     """144 connections each begin ~1 MB and never finish it: 112 as a whole first
     fragment of an unfinished message (each followed by a ping, so the server has surely
@@ -196,7 +184,6 @@ def test_unfinished_messages_have_a_process_wide_budget(tmp_path) -> None:
         node.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: an unfinished message has no time limit (no --message-timeout)")
 def test_an_unfinished_message_is_closed_at_its_deadline(tmp_path) -> None:
     node = Node(tmp_path / "deadline", "--message-timeout", "1").start()
     try:

@@ -89,9 +89,6 @@ MALFORMED = [b"\x00\xff\xfe garbage \r\n\r\n", upgrade_request(key=None), upgrad
              b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: a malformed upgrade (garbage, no key, version 8, TLS) reset "
-                                       "before its 400 is written: ConnectionClosed escapes trio-websocket's reader "
-                                       "task into the server nursery and the process exits 1")
 def test_a_malformed_upgrade_reset_before_its_answer_stops_nothing(node: Node) -> None:
     for _ in range(10):
         for request in MALFORMED:
@@ -128,16 +125,12 @@ def test_a_bad_upgrade_gets_an_http_error_and_the_socket_closed(node: Node, what
     node.check()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: an upgrade over HTTP/1.0 is accepted with 101 "
-                                       "(RFC 6455 4.1 asks for HTTP/1.1 or later)")
 def test_an_upgrade_over_http_1_0_is_refused(node: Node) -> None:
     answer = _exchange(node.port, upgrade_request(http="HTTP/1.0"))
     assert _status(answer) in {400, 426, 505}, answer[:200]
     node.check()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: a Sec-WebSocket-Key that does not decode to 16 bytes is "
-                                       "accepted with 101 (RFC 6455 4.2.1 asks for 400)")
 def test_a_key_of_the_wrong_size_is_refused(node: Node) -> None:
     for key in ("c2hvcnQ=", "not base64 at all!", "dGhlIHNhbXBsZSBub25jZQ==dGhl"):
         answer = _exchange(node.port, upgrade_request(key=key))
@@ -145,8 +138,6 @@ def test_a_key_of_the_wrong_size_is_refused(node: Node) -> None:
     node.check()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: the Origin of a browser upgrade is not checked (cross-site "
-                                       "WebSocket hijacking; the contract's --allowed-origins)")
 def test_a_browser_upgrade_from_another_origin_is_refused(node: Node) -> None:
     """By default only the gateway's own origin may connect from a browser; a request
     without an Origin (not a browser) is allowed."""
@@ -165,8 +156,6 @@ ADMIN_ABUSES: list[tuple[str, bytes, set[int]]] = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: the admin port answers garbage with nothing and a 100 kB "
-                                       "header with a reset instead of 400 / 431")
 @pytest.mark.parametrize(("what", "request_", "statuses"), ADMIN_ABUSES, ids=[case[0] for case in ADMIN_ABUSES])
 def test_the_admin_port_answers_bad_requests_with_an_http_error(node: Node, what: str, request_: bytes,
                                                                 statuses: set[int]) -> None:
@@ -242,8 +231,6 @@ def test_many_connections_at_once_are_served_and_released(node: Node) -> None:
     node.check()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: the admin port binds to --host, so --host 0.0.0.0 publishes "
-                                       "/metrics to the network (no --admin-host yet)")
 def test_the_admin_port_stays_private_whatever_the_host(tmp_path) -> None:
     gateway = GatewayProcess(tmp_path / "open", "--host", "0.0.0.0")
     try:

@@ -185,11 +185,23 @@ def schema_of(doc: dict[str, Any], method: str) -> dict[str, Any] | None:
     for m in doc["methods"]:
         if m["name"] == method:
             if m.get("paramStructure") == "by-position" and m["params"]:
-                return m["params"][0]["schema"]
-            return {"type": "object", "additionalProperties": False,
-                    "properties": {p["name"]: p["schema"] for p in m["params"]},
-                    "required": [p["name"] for p in m["params"] if p.get("required")]}
+                return inline_refs(m["params"][0]["schema"], doc)
+            return inline_refs({"type": "object", "additionalProperties": False,
+                                "properties": {p["name"]: p["schema"] for p in m["params"]},
+                                "required": [p["name"] for p in m["params"] if p.get("required")]}, doc)
     return None
+
+
+def inline_refs(schema: Any, doc: dict[str, Any]) -> Any:
+    """`schema` with each `$ref` into the document's components replaced by what it names."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            return inline_refs(doc["components"]["schemas"][ref.rsplit("/", 1)[1]], doc)
+        return {key: inline_refs(value, doc) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [inline_refs(value, doc) for value in schema]
+    return schema
 
 
 def mutations(seed: Any) -> Iterator[Any]:

@@ -23,8 +23,6 @@ def _item(**fields: Any) -> dict[str, Any]:
             "platforms": ["web"], "rating": 5.0, "popularity": 1.0, "duration_ms": 60_000, **fields}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: content.upsert takes duration_ms 2**63 (valid for the schema), "
-                                       "the catalog actor crashes on the storage overflow and the caller gets -32006")
 def test_integers_storage_cannot_hold_are_invalid_params_naming_the_field(node: Node) -> None:
     """An integer field gets -32602 naming it; a number field may instead store the
     value as the float it is (and give it back), but never fail in storage."""
@@ -44,8 +42,6 @@ def test_integers_storage_cannot_hold_are_invalid_params_naming_the_field(node: 
     node.check()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: a content.upsert that crashes the catalog actor, sent again "
-                                       "and again, uses up the root supervisor's restart intensity: the process exits")
 def test_the_same_poison_message_again_and_again_stops_nothing(node: Node) -> None:
     with RawClient.open(node.url, node.token(ADMIN)) as admin:
         admin.result("content.upsert", {"items": [_item(id="survivor")]})
@@ -114,8 +110,6 @@ def _sign(claims: dict[str, Any]) -> str:
     return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: a correctly signed access token whose exp lies past year 9999 "
-                                       "gets -32603 from auth.authenticate (the expiry cannot be formatted)")
 def test_signed_tokens_with_absurd_claims_get_contract_answers(node: Node) -> None:
     real = jwt.decode(node.user(USER)["access_token"], options={"verify_signature": False})
     now = int(time.time())

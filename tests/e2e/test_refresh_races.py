@@ -76,8 +76,6 @@ def _assert_same_pair(answers: list[dict[str, Any]], family_id: str) -> dict[str
     return answers[0]["result"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: two tabs refreshing with one refresh token at once: one gets "
-                                       "-32009 and the whole family is revoked (no reuse grace yet)")
 @pytest.mark.parametrize("nodes", [1, 2], ids=["one node", "two nodes"])
 async def test_two_tabs_refreshing_with_one_token_at_once_both_stay_logged_in(
         tmp_path: Path, pg_url: str, redis_url: str, nodes: int) -> None:
@@ -111,8 +109,6 @@ async def test_two_tabs_refreshing_with_one_token_at_once_both_stay_logged_in(
             nursery.cancel_scope.cancel()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: a retried refresh whose answer was lost gets -32009 and revokes "
-                                       "the family (no reuse grace yet)")
 def test_a_retried_refresh_whose_answer_was_lost_gets_the_same_pair(tmp_path: Path) -> None:
     node = Node(tmp_path / "node").start()
     try:
@@ -152,7 +148,6 @@ def test_an_older_token_still_revokes_the_family(tmp_path: Path) -> None:
         node.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: no --refresh-reuse-interval option yet")
 def test_reuse_after_the_window_or_with_no_window_revokes_the_family(tmp_path: Path) -> None:
     for interval, wait in (("0.5", 1.0), ("0", 0.0)):
         node = Node(tmp_path / f"interval-{interval}", "--refresh-reuse-interval", interval).start()

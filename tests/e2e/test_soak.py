@@ -12,8 +12,6 @@ import pytest
 from tests.support import ROOT
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: the soak's hostile client resets malformed upgrades before their "
-                                       "400, and each time the node it hit exits 1")
 def test_a_short_soak_with_faults_keeps_every_invariant(pg_database: str, redis_url: str) -> None:
     argv = [sys.executable, str(ROOT / "bench" / "soak.py"), "--seconds", "45", "--nodes", "2", "--viewers", "8",
             "--searchers", "2", "--refreshers", "2", "--assigners", "2", "--hostile", "1", "--titles", "400",
