@@ -261,10 +261,8 @@ def test_every_published_method_is_fuzzed(published: dict[str, Any]) -> None:
 
 
 # Methods whose fuzzing fails today, with what is wrong (issue 16 findings).
-KNOWN: dict[tuple[str, str | None], str] = {
-    ("content.upsert", ADMIN): "issue 16: content.upsert takes duration_ms 2**63 and the catalog actor crashes "
-                               "on the storage overflow (mg_actor_crashes_total grows)",
-}
+KNOWN: dict[tuple[str, str | None], str] = {}
+"""(method, role) -> the defect that makes its fuzzing fail today (an xfail reason)."""
 
 
 def _cases() -> Iterator[Any]:
