@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 import attrs
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -43,12 +44,12 @@ Page = OffsetPage | KeysetPage
 
 
 @attrs.frozen
-class Slice(Generic[T]):
+class Slice(Generic[T_co]):
     """One page of a listing: its `items`; the listing's `total` (always for an offset
     page, where a listing counts for keyset pages too); and for a keyset page the sort
     key of the last item when more follow (`next_key`, None on the last page)."""
 
-    items: Sequence[T]
+    items: Sequence[T_co]
     total: int | None = None
     next_key: SortKey | None = None
 

@@ -76,8 +76,8 @@ class _CallStats(Collector):
         latency = HistogramMetricFamily("mg_rpc_latency_seconds", "JSON-RPC call latency", labels=["method"])
         for method, counts in sorted(self.latency.items()):
             cumulative, running = [], 0.0
-            for bound, n in zip([*map(str, self.buckets), "+Inf"], counts[:-1]):
-                running += n
+            for bound, count in zip([*map(str, self.buckets), "+Inf"], counts[:-1]):
+                running += count
                 cumulative.append((bound, running))
             latency.add_metric([method], cumulative, sum_value=counts[-1])
         yield latency
@@ -117,7 +117,7 @@ class Metrics:
                              read: Callable[[], Iterable[tuple[tuple[str, ...], float]]]) -> None:
         self.registry.register(_CallbackCounter(name, doc, labels, read))
 
-    def on_runtime_event(self, event: dict) -> None:
+    def on_runtime_event(self, event: dict[str, object]) -> None:
         kind = event.get("event")
         actor = str(event.get("actor", ""))
         if kind == "actor.restart":

@@ -139,23 +139,14 @@ def method(
                        tuple(errors), tuple(examples))
 
 
-@attrs.define(slots=True)
-class Method(Generic[D]):
+@attrs.frozen
+class Method(Declaration[D]):
     """A declared method bound to what its handler needs (`domain`)."""
 
-    name: str
-    handler: Handler[D]
-    params: Schema
-    result: Schema
-    access: Access
-    summary: str
-    inline: bool
-    domain: D
-    table: "MethodTable"
-    errors: tuple[int, ...]
-    examples: tuple[Example, ...]
-    _validate: Callable[[Any], Any] = attrs.field(repr=False)
-    _accept: Callable[[Any], bool] | None = attrs.field(repr=False, default=None)
+    domain: D = attrs.field(kw_only=True)
+    table: "MethodTable" = attrs.field(kw_only=True)
+    _validate: Callable[[Any], Any] = attrs.field(kw_only=True, repr=False)
+    _accept: Callable[[Any], bool] | None = attrs.field(kw_only=True, repr=False, default=None)
 
     async def invoke(self, params: Any, caller: Caller) -> Result:
         if self.access is not Access.ANYONE:
@@ -221,17 +212,9 @@ class MethodTable:
         if declared.name in self._methods:
             raise ValueError(f"method {declared.name} registered twice")
         self._methods[declared.name] = Method(
-            name=declared.name,
-            handler=declared.handler,
-            params=declared.params,
-            result=declared.result,
-            access=declared.access,
-            summary=declared.summary,
-            inline=declared.inline,
+            **attrs.asdict(declared, recurse=False),
             domain=domain,
             table=self,
-            errors=declared.errors,
-            examples=declared.examples,
             validate=fastjsonschema.compile(validation_schema(declared.params)),
             accept=compile_accept(validation_schema(declared.params)),
         )

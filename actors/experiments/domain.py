@@ -66,9 +66,9 @@ class ExperimentsDomain:
         `NotFound` for an unknown experiment; `TimedOut` if a needed read of the
         user's recorded variant takes longer than `lookup_timeout`."""
         answer = self.table.state.assign(experiment_id, user_id)
-        if type(answer) is LookupNeeded:
+        if isinstance(answer, LookupNeeded):
             return await self._look_up(answer)
-        return answer  # type: ignore[return-value]
+        return answer
 
     async def _look_up(self, needed: LookupNeeded) -> Assignment:
         experiment_id, user_id = needed.experiment_id, needed.user_id

@@ -225,7 +225,7 @@ class AssignmentTable:
 
     def take_exposures(self) -> list[tuple[str, str, int]]:
         """Every unwritten exposure count as `(experiment_id, variant, delta)`, zeroed."""
-        taken = []
+        taken: list[tuple[str, str, int]] = []
         for experiment_id, live in self.live.items():
             if any(live.exposures):
                 taken.extend((experiment_id, name, n) for name, n in zip(live.names, live.exposures) if n)

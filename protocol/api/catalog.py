@@ -86,7 +86,7 @@ async def list_(call: Call[CatalogDomain]) -> dict[str, object]:
     return {"items": [i.to_dict() for i in found.items], "page_info": listing.info(found)}
 
 
-async def episodes(call: Call[CatalogDomain]) -> dict[str, Any]:
+async def episodes(call: Call[CatalogDomain]) -> dict[str, object]:
     series_id = call.params["series_id"]
     listing = call.listing(f"content.episodes:{series_id}")
     found = await call.domain.episodes(series_id, listing.page)

@@ -70,7 +70,7 @@ async def list_(call: Call[ExperimentsDomain]) -> dict[str, object]:
 
 
 async def update(call: Call[ExperimentsDomain]) -> dict[str, object]:
-    changes = {k: call.params[k] for k in ("active", "coverage", "variants") if k in call.params}
+    changes: dict[str, object] = {k: call.params[k] for k in ("active", "coverage", "variants") if k in call.params}
     if not changes:
         raise InvalidParams("params", "give at least one of active, coverage, variants")
     return (await call.domain.update(call.params["id"], changes)).to_dict()

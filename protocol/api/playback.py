@@ -30,7 +30,7 @@ from protocol.methods import Access, Example, method
 from protocol.paging import PAGE_INFO_SCHEMA, PAGING_SCHEMA
 from protocol.push import PushHub, Subscriber
 
-OK = {"ok": True}
+OK: dict[str, object] = {"ok": True}
 CHANGED = "playback.changed"
 
 
