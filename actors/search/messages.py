@@ -6,8 +6,12 @@ from typing import Any
 
 import attrs
 
+from actors.paging import Page
+
 CORRECTIONS_CHANNEL = "search.corrections"
 """KV pub/sub channel: a learned correction was added on some node (JSON {node})."""
+SYNONYMS_CHANNEL = "search.synonyms"
+"""KV pub/sub channel: the synonym groups were replaced on some node (JSON {node})."""
 
 
 @attrs.frozen
@@ -29,6 +33,16 @@ class GetItem:
 
 
 @attrs.frozen
+class ListItems:
+    """One `content.list` page from the index's copy of the catalog: answers (items,
+    offset page_info) or (items, the next keyset key or None), as the catalog's
+    `ListContent` does from storage."""
+
+    page: Page
+    sort: str = "popularity"
+
+
+@attrs.frozen
 class Autocomplete:
     q: str
     limit: int
@@ -41,6 +55,22 @@ class AddCorrection:
 
 
 @attrs.frozen
+class Synonym:
+    """One synonym group: every phrase stands for every other, or with `one_way` the
+    first stands for the rest."""
+
+    phrases: tuple[str, ...]
+    one_way: bool = False
+
+
+@attrs.frozen
+class SetSynonyms:
+    """Replace every synonym group (stored first, then applied and announced)."""
+
+    groups: tuple[Synonym, ...]
+
+
+@attrs.frozen
 class Reload:
     """Content changed on another node: re-read these ids from storage."""
 
@@ -49,6 +79,11 @@ class Reload:
 
 @attrs.frozen
 class ReloadCorrections:
+    pass
+
+
+@attrs.frozen
+class ReloadSynonyms:
     pass
 
 

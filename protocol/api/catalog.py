@@ -8,8 +8,8 @@ from actors.catalog.actor import CatalogActor
 from actors.catalog.messages import GetContent, ListContent, Upsert
 from actors.catalog.model import ContentItem
 from actors.errors import InvalidParams
-from actors.paging import PAGING_SCHEMA, KeysetPage, parse_page
-from actors.search.messages import GetItem
+from actors.paging import PAGING_SCHEMA, KeysetPage, Page, parse_page
+from actors.search.messages import GetItem, ListItems
 from protocol.methods import Access, MethodTable
 from runtime import ActorStopped, AskTimeout, ChildSpec, Overloaded
 
@@ -58,6 +58,18 @@ async def content_item(services: Any, content_id: str) -> ContentItem:
     return await services.actor(NAME).ask(GetContent(content_id))
 
 
+async def content_page(services: Any, page: Page, sort: str) -> tuple[list[ContentItem], Any]:
+    """A `content.list` page from the search index's copy of the catalog, like
+    `content_item` (and as fresh), else from storage through the catalog actor."""
+    search = services.registry.get(SEARCH)
+    if search is not None:
+        try:
+            return await search.ask(ListItems(page, sort), timeout=INDEX_TIMEOUT, wait=False)
+        except (Overloaded, AskTimeout, ActorStopped):
+            pass
+    return await services.actor(NAME).ask(ListContent(page, sort))
+
+
 def register(table: MethodTable, services: Any) -> None:
     async def upsert(params: dict, ctx: Any) -> dict:
         raw = params["items"]
@@ -83,7 +95,7 @@ def register(table: MethodTable, services: Any) -> None:
         sort = params.get("sort", "popularity")
         scope = f"content.list:{sort}"
         page = parse_page(params, services.cursors, scope)
-        items, info = await services.actor(NAME).ask(ListContent(page, sort))
+        items, info = await content_page(services, page, sort)
         if isinstance(page, KeysetPage):
             info = KeysetPage.info(info, services.cursors, scope)
         return {"items": [i.to_dict() for i in items], "page_info": info}

@@ -1,4 +1,4 @@
-"""`search.query`, `search.autocomplete`, `search.corrections.add`."""
+"""`search.query`, `search.autocomplete`, `search.corrections.add`, `search.synonyms.set`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import orjson
 
 from actors.paging import PAGING_SCHEMA, KeysetPage, parse_page
 from actors.search.actor import AUTOCOMPLETE_NS, SearchActor
-from actors.search.index import AUTOCOMPLETE_MAX
-from actors.search.messages import AddCorrection, Autocomplete, Query
+from actors.search.autocomplete import AUTOCOMPLETE_MAX
+from actors.search.messages import AddCorrection, Autocomplete, Query, SetSynonyms, Synonym
+from actors.search.readings import SYNONYM_GROUPS_MAX, SYNONYM_PHRASES_MAX
 from protocol.api.catalog import CONTENT_SCHEMA
 from protocol.methods import Access, MethodTable
 from runtime import ChildSpec
@@ -32,6 +33,9 @@ FILTERS_SCHEMA: dict[str, Any] = {
     },
     "additionalProperties": False,
 }
+HIGHLIGHTS = {"type": "array", "items": {"type": "object", "properties": {
+    "start": {"type": "integer"}, "end": {"type": "integer"}}}}
+CORRECTION = {"type": "object", "properties": {"from": {"type": "string"}, "to": {"type": "string"}}}
 RANGE = {"type": ["object", "null"], "properties": {"min": {"type": "number"}, "max": {"type": "number"}}}
 COUNTS = {"type": "array", "items": {"type": "object", "properties": {"value": {"type": "string"},
                                                                       "count": {"type": "integer"}}}}
@@ -58,8 +62,13 @@ def register(table: MethodTable, services: Any) -> None:
             info = KeysetPage.info(result.next_after, services.cursors, SCOPE + ":" + _query_key(params))
         else:
             info = page.info(result.total)
-        answer: dict[str, Any] = {"items": [i.to_dict() for i in result.items], "total": result.total,
-                                  "page_info": info, "corrected_query": result.corrected_query}
+        items = []
+        for item, marks in zip(result.items, result.highlights):
+            entry = item.to_dict()
+            entry["highlights"] = marks
+            items.append(entry)
+        answer: dict[str, Any] = {"items": items, "total": result.total, "page_info": info,
+                                  "corrected_query": result.corrected_query, "corrections": result.corrections}
         if params.get("include_facets"):
             answer["facets"] = result.facets
         return answer
@@ -81,6 +90,11 @@ def register(table: MethodTable, services: Any) -> None:
         await services.actor(NAME).ask(AddCorrection(params["misspelled"], params["corrected"]))
         return {"ok": True}
 
+    async def set_synonyms(params: dict, ctx: Any) -> dict:
+        groups = tuple(Synonym(tuple(g["words"]), bool(g.get("one_way", False))) for g in params["synonyms"])
+        await services.actor(NAME).ask(SetSynonyms(groups))
+        return {"ok": True}
+
     table.add("search.query", query, summary="Full-text search with typo tolerance, filters and facets",
               params={"type": "object", "properties": {
                   "query": {"type": "string", "maxLength": 500},
@@ -89,8 +103,11 @@ def register(table: MethodTable, services: Any) -> None:
                   **PAGING_SCHEMA},
                   "required": ["query"], "additionalProperties": False},
               result={"type": "object", "properties": {
-                  "items": {"type": "array", "items": CONTENT_SCHEMA}, "total": {"type": "integer"},
+                  "items": {"type": "array", "items": {**CONTENT_SCHEMA, "properties": {
+                      **CONTENT_SCHEMA["properties"], "highlights": HIGHLIGHTS}}},
+                  "total": {"type": "integer"},
                   "page_info": {"type": "object"}, "corrected_query": {"type": ["string", "null"]},
+                  "corrections": {"type": "array", "items": CORRECTION},
                   "facets": {"type": "object", "properties": {"genres": COUNTS, "platforms": COUNTS,
                                                               "year_range": RANGE, "rating_range": RANGE}}}})
     table.add("search.autocomplete", autocomplete, summary="Title suggestions for a prefix, most popular first",
@@ -100,13 +117,25 @@ def register(table: MethodTable, services: Any) -> None:
                   "required": ["q"], "additionalProperties": False},
               result={"type": "object", "properties": {"suggestions": {"type": "array", "items": {
                   "type": "object", "properties": {"text": {"type": "string"}, "score": {"type": "number"},
-                                                   "type": {"type": "string"}, "content_id": {"type": "string"}}}}}})
+                                                   "type": {"type": "string"}, "content_id": {"type": "string"},
+                                                   "highlights": HIGHLIGHTS}}}}})
     table.add("search.corrections.add", add_correction, access=Access.ADMIN,
               summary="Teach a spelling correction; it wins over computed ones",
               params={"type": "object", "properties": {
                   "misspelled": {"type": "string", "minLength": 1, "maxLength": 200},
                   "corrected": {"type": "string", "minLength": 1, "maxLength": 200}},
                   "required": ["misspelled", "corrected"], "additionalProperties": False},
+              result={"type": "object", "properties": {"ok": {"const": True}}})
+    table.add("search.synonyms.set", set_synonyms, access=Access.ADMIN,
+              summary="Replace the synonym groups (multi-way, or one-way from the first phrase)",
+              params={"type": "object", "properties": {
+                  "synonyms": {"type": "array", "maxItems": SYNONYM_GROUPS_MAX, "items": {
+                      "type": "object", "properties": {
+                          "words": {"type": "array", "minItems": 2, "maxItems": SYNONYM_PHRASES_MAX,
+                                    "items": {"type": "string", "minLength": 1, "maxLength": 200}},
+                          "one_way": {"type": "boolean"}},
+                      "required": ["words"], "additionalProperties": False}}},
+                  "required": ["synonyms"], "additionalProperties": False},
               result={"type": "object", "properties": {"ok": {"const": True}}})
 
 

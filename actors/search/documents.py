@@ -1,0 +1,330 @@
+"""The documents of the index: numbered slots in popularity order, their words and
+their attribute bitsets. Pure data and the writes that keep it consistent.
+
+Slots `0 .. base-1` are laid out at build time in rank order, popularity descending
+then id ascending, so any bitset walked from its lowest bit yields its documents most
+popular first (`bits.iter_ids`). A later write that keeps an item's popularity keeps
+its slot; any other write puts the item in a new *late* slot at the end, kept in rank
+order by the `late` list, and leaves a hole. When the late slots grow past
+`relayout_due`, the owner rebuilds the layout (`Documents(items)` again).
+
+Per slot: the item, its title words, its popularity score; per word the slots holding
+it (and a bitset when it is frequent); per one- or two-letter prefix a bitset of the
+slots holding a word starting with it; per genre, platform, type, year and rating
+bucket a bitset.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import sys
+from collections.abc import Iterable
+from itertools import chain
+
+from actors.catalog.model import CONTENT_TYPES, ContentItem
+from actors.search import bits
+from actors.search.text import normalize
+
+WORD_BITS_FROM = 1000  # words in at least this many titles keep a bitset
+PREFIX_BITS_LEN = 2  # prefixes up to this long keep a bitset
+RATING_BUCKETS = 101
+POP_CAP = 100.0  # popularity scores (decades) are capped here
+TYPE_CODE = {t: i for i, t in enumerate(CONTENT_TYPES)}
+LATE_MIN = 4096
+
+
+def popularity_score(popularity: float) -> float:
+    """log10(1 + popularity), capped at POP_CAP: one point per tenfold popularity."""
+    return min(POP_CAP, math.log10(1.0 + popularity)) if popularity > 0 else 0.0
+
+
+def rank_key(item: ContentItem) -> tuple[float, str]:
+    return (-item.popularity, item.id)
+
+
+def rating_bucket(rating: float) -> int:
+    """Bucket b holds the ratings r with b/10 <= r < (b+1)/10 (10.0 in 100)."""
+    b = int(rating * 10)
+    if b / 10 > rating:
+        b -= 1
+    elif (b + 1) / 10 <= rating:
+        b += 1
+    return min(RATING_BUCKETS - 1, max(0, b))
+
+
+class Labels:
+    """Genre or platform names <-> small ints, matched case-insensitively; the first
+    spelling seen is the one shown in facets."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.names: list[str] = []
+        self.bits: list[int] = []
+
+    def id_for(self, name: str) -> int:
+        key = name.casefold()
+        i = self.ids.get(key)
+        if i is None:
+            i = self.ids[key] = len(self.names)
+            self.names.append(name)
+            self.bits.append(0)
+        return i
+
+    def bits_of(self, names: tuple[str, ...]) -> int:
+        out = 0
+        for name in names:
+            i = self.ids.get(name.casefold())
+            if i is not None:
+                out |= self.bits[i]
+        return out
+
+
+class Documents:
+    """See the module docstring. Not thread-safe; one owner calls it."""
+
+    def __init__(self, items: Iterable[ContentItem] = ()) -> None:
+        unique: dict[str, ContentItem] = {}
+        for item in items:
+            unique[item.id] = item
+        ordered = sorted(unique.values(), key=rank_key)
+        n = len(ordered)
+        self.base = n
+        self.items: list[ContentItem | None] = list(ordered)
+        self.slot_of: dict[str, int] = {it.id: d for d, it in enumerate(ordered)}
+        self.toks: list[tuple[str, ...]] = []
+        self.pop: list[float] = [popularity_score(it.popularity) for it in ordered]
+        self.year: list[int] = [it.year for it in ordered]
+        self.rating: list[float] = [it.rating for it in ordered]
+        self.late: list[int] = []  # late slots, in rank order
+        self.postings: dict[str, list[int]] = {}
+        self.word_bits: dict[str, int] = {}
+        self.prefix_bits: dict[str, int] = {}
+        self.genres = Labels()
+        self.platforms = Labels()
+        self.alive = (1 << n) - 1
+        self.type_bits = [0] * len(CONTENT_TYPES)
+        self.year_bits: dict[int, int] = {}
+        self.rating_bits = [0] * RATING_BUCKETS
+        # per bucket, (rating, slot) sorted: exact edges of a rating range by bisection
+        self.rating_sorted: list[list[tuple[float, int]]] = [[] for _ in range(RATING_BUCKETS)]
+        self._build(ordered)
+
+    def _build(self, ordered: list[ContentItem]) -> None:
+        intern = sys.intern
+        postings = self.postings
+        toks_list = self.toks
+        g_lists: list[list[int]] = []
+        p_lists: list[list[int]] = []
+        t_lists: list[list[int]] = [[] for _ in CONTENT_TYPES]
+        y_lists: dict[int, list[int]] = {}
+        r_lists: list[list[int]] = [[] for _ in range(RATING_BUCKETS)]
+        for d, item in enumerate(ordered):
+            toks = tuple(intern(t) for t in normalize(item.title))
+            toks_list.append(toks)
+            for w in set(toks) if len(toks) > 1 else toks:
+                held = postings.get(w)
+                if held is None:
+                    postings[w] = [d]
+                else:
+                    held.append(d)
+            for g in item.genres:
+                g = self.genres.id_for(g)
+                while len(g_lists) <= g:
+                    g_lists.append([])
+                g_lists[g].append(d)
+            for p in item.platforms:
+                p = self.platforms.id_for(p)
+                while len(p_lists) <= p:
+                    p_lists.append([])
+                p_lists[p].append(d)
+            t_lists[TYPE_CODE[item.type]].append(d)
+            y_lists.setdefault(item.year, []).append(d)
+            b = rating_bucket(item.rating)
+            r_lists[b].append(d)
+            self.rating_sorted[b].append((item.rating, d))
+        for w, held in postings.items():
+            if len(held) >= WORD_BITS_FROM:
+                self.word_bits[w] = bits.from_ids(held)
+        by_prefix: dict[str, list[str]] = {}
+        for w in postings:
+            for k in range(1, min(PREFIX_BITS_LEN, len(w)) + 1):
+                by_prefix.setdefault(w[:k], []).append(w)
+        for p, words in by_prefix.items():
+            self.prefix_bits[p] = self.union(words)
+        for g, ids in enumerate(g_lists):
+            self.genres.bits[g] = bits.from_ids(ids)
+        for p, ids in enumerate(p_lists):
+            self.platforms.bits[p] = bits.from_ids(ids)
+        for t, ids in enumerate(t_lists):
+            self.type_bits[t] = bits.from_ids(ids)
+        for y, ids in y_lists.items():
+            self.year_bits[y] = bits.from_ids(ids)
+        for b, ids in enumerate(r_lists):
+            self.rating_bits[b] = bits.from_ids(ids)
+            self.rating_sorted[b].sort()
+
+    # -- reads ------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.slot_of)
+
+    def frequency(self, word: str) -> int:
+        """Number of titles holding `word` (a normalised token)."""
+        held = self.postings.get(word)
+        return len(held) if held else 0
+
+    def word_set(self, word: str) -> int:
+        """The bitset of the titles holding `word`."""
+        b = self.word_bits.get(word)
+        if b is not None:
+            return b
+        held = self.postings.get(word)
+        return bits.from_ids(held) if held else 0
+
+    def union(self, words: Iterable[str]) -> int:
+        """The bitset of the titles holding any of `words`."""
+        out = 0
+        rest: list[list[int]] = []
+        word_bits, postings = self.word_bits, self.postings
+        for w in words:
+            b = word_bits.get(w)
+            if b is not None:
+                out |= b
+            else:
+                held = postings.get(w)
+                if held:
+                    rest.append(held)
+        if rest:
+            out |= bits.from_ids(rest[0] if len(rest) == 1 else list(chain.from_iterable(rest)))
+        return out
+
+    def relayout_due(self, least: int = LATE_MIN) -> bool:
+        """Late slots (or holes) are many enough (`least`, and an eighth of the live
+        slots, or a quarter of all) that a fresh layout pays."""
+        size = len(self.items)
+        return len(self.late) > max(least, len(self.slot_of) // 8) or size - len(self.slot_of) > max(
+            least, size // 4
+        )
+
+    def live_items(self) -> list[ContentItem]:
+        return [it for it in self.items if it is not None]
+
+    # -- writes -----------------------------------------------------------------------
+
+    def upsert(self, item: ContentItem) -> tuple[list[str], list[str]]:
+        """Add or replace one item; returns (words new to the index, words gone)."""
+        d = self.slot_of.get(item.id)
+        gone: list[str] = []
+        if d is not None:
+            old = self.items[d]
+            assert old is not None
+            if old == item:
+                return [], []
+            gone = self._unindex(d)
+            if old.popularity != item.popularity:
+                self._drop_slot(d, old)
+                d = None
+        if d is None:
+            d = self._new_late_slot(item)
+        new = self._index(d, item)
+        return new, [w for w in gone if w not in self.postings]
+
+    def remove(self, content_id: str) -> list[str] | None:
+        """Drop an item; returns the words gone from the index, None if it was absent."""
+        d = self.slot_of.get(content_id)
+        if d is None:
+            return None
+        old = self.items[d]
+        assert old is not None
+        gone = self._unindex(d)
+        self._drop_slot(d, old)
+        return gone
+
+    def _new_late_slot(self, item: ContentItem) -> int:
+        d = len(self.items)
+        self.items.append(item)
+        self.toks.append(())
+        self.pop.append(0.0)
+        self.year.append(0)
+        self.rating.append(0.0)
+        items = self.items
+        bisect.insort(self.late, d, key=lambda s: rank_key(items[s]))  # type: ignore[arg-type]
+        return d
+
+    def _drop_slot(self, d: int, old: ContentItem) -> None:
+        if d >= self.base:
+            items = self.items
+            i = bisect.bisect_left(self.late, rank_key(old), key=lambda s: rank_key(items[s]))  # type: ignore[arg-type]
+            assert self.late[i] == d
+            del self.late[i]
+        self.items[d] = None
+        self.toks[d] = ()
+        del self.slot_of[old.id]
+
+    def _index(self, d: int, item: ContentItem) -> list[str]:
+        toks = tuple(sys.intern(t) for t in normalize(item.title))
+        self.items[d] = item
+        self.slot_of[item.id] = d
+        self.toks[d] = toks
+        self.pop[d] = popularity_score(item.popularity)
+        self.year[d] = item.year
+        self.rating[d] = item.rating
+        bit = 1 << d
+        new = []
+        for w in set(toks):
+            held = self.postings.get(w)
+            if held is None:
+                self.postings[w] = [d]
+                new.append(w)
+            else:
+                held.append(d)
+            if w in self.word_bits:
+                self.word_bits[w] |= bit
+            for k in range(1, min(PREFIX_BITS_LEN, len(w)) + 1):
+                self.prefix_bits[w[:k]] = self.prefix_bits.get(w[:k], 0) | bit
+        self.alive |= bit
+        for g in dict.fromkeys(self.genres.id_for(g) for g in item.genres):
+            self.genres.bits[g] |= bit
+        for p in dict.fromkeys(self.platforms.id_for(p) for p in item.platforms):
+            self.platforms.bits[p] |= bit
+        self.type_bits[TYPE_CODE[item.type]] |= bit
+        self.year_bits[item.year] = self.year_bits.get(item.year, 0) | bit
+        b = rating_bucket(item.rating)
+        self.rating_bits[b] |= bit
+        bisect.insort(self.rating_sorted[b], (item.rating, d))
+        return new
+
+    def _unindex(self, d: int) -> list[str]:
+        item = self.items[d]
+        assert item is not None
+        mask = ~(1 << d)
+        gone = []
+        for w in set(self.toks[d]):
+            held = self.postings[w]
+            held.remove(d)
+            if not held:
+                del self.postings[w]
+                gone.append(w)
+            if w in self.word_bits:
+                self.word_bits[w] &= mask
+            for k in range(1, min(PREFIX_BITS_LEN, len(w)) + 1):
+                self.prefix_bits[w[:k]] &= mask
+        self.alive &= mask
+        for g in item.genres:
+            i = self.genres.ids[g.casefold()]
+            self.genres.bits[i] &= mask
+        for p in item.platforms:
+            i = self.platforms.ids[p.casefold()]
+            self.platforms.bits[i] &= mask
+        self.type_bits[TYPE_CODE[item.type]] &= mask
+        y = self.year_bits[item.year] & mask
+        if y:
+            self.year_bits[item.year] = y
+        else:
+            del self.year_bits[item.year]
+        b = rating_bucket(item.rating)
+        self.rating_bits[b] &= mask
+        rs = self.rating_sorted[b]
+        del rs[bisect.bisect_left(rs, (item.rating, d))]
+        return gone

@@ -1,0 +1,244 @@
+"""The typo machine: which vocabulary words a typed word may stand for, and at what cost.
+
+One generator serves `search.query`, `search.autocomplete` and correction alike. For a
+typed word it lists *derivations*: vocabulary words with the number of typos each costs
+(0 for the word itself, its numeral twin "2" <-> "ii", and, for a word being typed, its
+completions). Typos are counted as optimal string alignment distance
+(Damerau-Levenshtein with adjacent swaps, rapidfuzz's OSA), allowed by the typed
+word's length (`TypoRule`):
+
+- 1-2 letters, or any word holding a digit: none ("2049" never becomes "2046"; digits
+  are never the result of a typo either).
+- 3-4 letters: one swap of adjacent letters ("teh" -> "the"); widened: one edit.
+- 5-8 letters: one edit; widened: two from 6 letters.
+- 9 letters and more: two edits.
+- A word being typed (the last one, the text not ending in a separator) also matches
+  every word it begins, at no cost, and from 4 letters (widened: 3) the words whose
+  beginning is one edit from it, at one typo.
+
+"Widened" is the second pass a query gets when the typed words find too little (see
+`ranking`), as Typesense widens when fewer than `typo_tokens_threshold` hits come back.
+
+Candidates come from a deletion index (SymSpell): every alphabetic vocabulary word's
+first `PREFIX_LEN` letters with up to two letters deleted point back to the word, so a
+lookup touches a few dozen keys instead of the vocabulary. Removal is lazy: a word that
+leaves the vocabulary stays in the deletion index and is skipped while unused.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from collections.abc import Iterable, Mapping, Sized
+
+import attrs
+from rapidfuzz.distance import OSA
+
+from actors.search.text import NUMERAL_TWIN
+
+PREFIX_LEN = 7
+ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+COMPLETIONS_MAX = 50_000  # words a prefix may complete to (all of them in practice)
+FUZZY_PREFIX_WORDS = 300  # words reached through a fuzzy prefix, most frequent first
+_TOP = "\U0010ffff"
+
+SWAP = -1  # "one adjacent swap only"
+
+
+@attrs.frozen
+class TypoRule:
+    """Typos allowed by word length: `steps` are (shortest length, typos), longest
+    last; typos SWAP means one adjacent swap only. Policy as data."""
+
+    steps: tuple[tuple[int, int], ...]
+    fuzzy_prefix_from: int
+
+    def allowed(self, word: str) -> int:
+        if not word.isalpha():
+            return 0
+        n, out = len(word), 0
+        for shortest, typos in self.steps:
+            if n >= shortest:
+                out = typos
+        return out
+
+
+BASE = TypoRule(steps=((3, SWAP), (5, 1), (9, 2)), fuzzy_prefix_from=4)
+WIDE = TypoRule(steps=((3, 1), (6, 2)), fuzzy_prefix_from=3)
+
+
+@attrs.frozen
+class Derivation:
+    """A vocabulary word a typed word may stand for. `prefix`: matched as a word being
+    typed (the typed word begins it, possibly with a typo)."""
+
+    word: str
+    typos: int
+    prefix: bool = False
+
+
+def _deletes(word: str, distance: int) -> set[str]:
+    """`word` and every string made from it by deleting up to `distance` characters."""
+    out = {word}
+    frontier = [word]
+    for _ in range(distance):
+        following = []
+        for s in frontier:
+            for i in range(len(s)):
+                t = s[:i] + s[i + 1 :]
+                if t not in out:
+                    out.add(t)
+                    following.append(t)
+        frontier = following
+    return out
+
+
+def is_swap(a: str, b: str) -> bool:
+    """True when b is a with two adjacent letters swapped."""
+    if len(a) != len(b) or a == b:
+        return False
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+
+
+class Vocabulary:
+    """The indexed words: a sorted list for prefixes, a deletion index for typos.
+
+    `postings` (the owner's: word -> the titles holding it) tells which words are in
+    use and how often, which decides among fuzzy prefixes. (A mapping the owner points
+    at, not a callback into it: no reference cycle keeps a dropped index alive.)
+    """
+
+    def __init__(self, postings: Mapping[str, Sized]) -> None:
+        self.postings = postings
+        self.words: list[str] = []
+        self._deletes: dict[str, str | list[str]] = {}
+        self._indexed: set[str] = set()
+
+    def build(self, words: Iterable[str]) -> None:
+        self.words = sorted(words)
+        self._deletes = {}
+        self._indexed = set()
+        for w in self.words:
+            self._index(w)
+
+    def add(self, word: str) -> None:
+        i = bisect.bisect_left(self.words, word)
+        if i == len(self.words) or self.words[i] != word:
+            self.words.insert(i, word)
+        self._index(word)
+
+    def discard(self, word: str) -> None:
+        i = bisect.bisect_left(self.words, word)
+        if i < len(self.words) and self.words[i] == word:
+            del self.words[i]
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def frequency(self, word: str) -> int:
+        held = self.postings.get(word)
+        return len(held) if held else 0
+
+    def _index(self, word: str) -> None:
+        if word in self._indexed or len(word) < 2 or not word.isalpha():
+            return
+        self._indexed.add(word)
+        table = self._deletes
+        for key in _deletes(word[:PREFIX_LEN], 2 if len(word) >= 4 else 1):
+            held = table.get(key)
+            if held is None:
+                table[key] = word
+            elif isinstance(held, str):
+                table[key] = [held, word]
+            else:
+                held.append(word)
+
+    # -- lookups ----------------------------------------------------------------------
+
+    def completions(self, prefix: str, cap: int = COMPLETIONS_MAX) -> list[str]:
+        """Vocabulary words starting with `prefix` (the `cap` most frequent if more)."""
+        words = self.words
+        lo = bisect.bisect_left(words, prefix)
+        hi = bisect.bisect_left(words, prefix + _TOP, lo)
+        if hi - lo <= cap:
+            return words[lo:hi]
+        return heapq.nlargest(cap, words[lo:hi], key=self.frequency)
+
+    def near(self, word: str, allowed: int) -> list[tuple[str, int]]:
+        """Vocabulary words (alphabetic, in use) within `allowed` typos of `word`, not
+        `word` itself, with their distance. `allowed` SWAP: adjacent swaps only."""
+        if allowed == 0:
+            return []
+        distance = 1 if allowed == SWAP else allowed
+        table, freq = self._deletes, self.frequency
+        n = len(word)
+        seen: set[str] = {word}
+        out: list[tuple[str, int]] = []
+        for key in _deletes(word[:PREFIX_LEN], distance):
+            held = table.get(key)
+            if held is None:
+                continue
+            for cand in (held,) if isinstance(held, str) else held:
+                if cand in seen:
+                    continue
+                seen.add(cand)
+                if abs(len(cand) - n) > distance:
+                    continue
+                if allowed == SWAP:
+                    if not is_swap(word, cand):
+                        continue
+                    d = 1
+                else:
+                    d = OSA.distance(word, cand, score_cutoff=distance)
+                    if d > distance:
+                        continue
+                if freq(cand):
+                    out.append((cand, d))
+        return out
+
+    def fuzzy_prefix(self, prefix: str) -> list[str]:
+        """Words whose beginning is one edit from `prefix` but that do not start with it."""
+        words = self.words
+        n = len(prefix)
+        variants = set()
+        for i in range(n):
+            variants.add(prefix[:i] + prefix[i + 1 :])
+            for c in ALPHABET:
+                variants.add(prefix[:i] + c + prefix[i + 1 :])
+        for i in range(n - 1):
+            variants.add(prefix[:i] + prefix[i + 1] + prefix[i] + prefix[i + 2 :])
+        for i in range(n + 1):
+            for c in ALPHABET:
+                variants.add(prefix[:i] + c + prefix[i:])
+        variants.discard(prefix)
+        found: set[str] = set()
+        for v in variants:
+            if len(v) < 2:
+                continue
+            lo = bisect.bisect_left(words, v)
+            if lo < len(words) and words[lo].startswith(v):
+                hi = bisect.bisect_left(words, v + _TOP, lo)
+                found.update(w for w in words[lo:hi] if w.isalpha())
+        found = {w for w in found if not w.startswith(prefix)}
+        if len(found) > FUZZY_PREFIX_WORDS:
+            return heapq.nlargest(FUZZY_PREFIX_WORDS, found, key=self.frequency)
+        return sorted(found)
+
+    def derive(self, word: str, *, typing: bool, rule: TypoRule) -> list[Derivation]:
+        """Every derivation of a typed `word` (the word itself first when in use).
+
+        `typing`: the word is being typed, so the words it begins match too. Those
+        are not listed when they are many: `Term.prefix` carries the prefix itself,
+        and the index tests titles for it."""
+        freq = self.frequency
+        out: list[Derivation] = []
+        if freq(word):
+            out.append(Derivation(word, 0))
+        twin = NUMERAL_TWIN.get(word)
+        if twin is not None and freq(twin):
+            out.append(Derivation(twin, 0))
+        out.extend(Derivation(w, d) for w, d in self.near(word, rule.allowed(word)))
+        if typing and word.isalpha() and len(word) >= rule.fuzzy_prefix_from:
+            out.extend(Derivation(w, 1, True) for w in self.fuzzy_prefix(word))
+        return out
