@@ -20,7 +20,8 @@ import bisect
 import math
 import sys
 from collections.abc import Iterable
-from itertools import chain
+from itertools import chain, groupby
+from operator import attrgetter
 
 from actors.catalog.model import CONTENT_TYPES, ContentItem
 from actors.search import bits
@@ -43,6 +44,14 @@ def rank_key(item: ContentItem) -> tuple[float, str]:
     return (-item.popularity, item.id)
 
 
+def _tokens(title: str, seen: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The title's words, interned; titles met before are not normalised again."""
+    toks = seen.get(title)
+    if toks is None:
+        toks = seen[title] = tuple(sys.intern(t) for t in normalize(title))
+    return toks
+
+
 def rating_bucket(rating: float) -> int:
     """Bucket b holds the ratings r with b/10 <= r < (b+1)/10 (10.0 in 100)."""
     b = int(rating * 10)
@@ -53,6 +62,17 @@ def rating_bucket(rating: float) -> int:
     return min(RATING_BUCKETS - 1, max(0, b))
 
 
+def _by_id_within_ties(ordered: list[ContentItem]) -> list[ContentItem]:
+    """`ordered` (by popularity, descending) with equal popularities by id ascending."""
+    out: list[ContentItem] = []
+    for _, same in groupby(ordered, key=attrgetter("popularity")):
+        run = list(same)
+        if len(run) > 1:
+            run.sort(key=attrgetter("id"))
+        out.extend(run)
+    return out
+
+
 class Labels:
     """Genre or platform names <-> small ints, matched case-insensitively; the first
     spelling seen is the one shown in facets."""
@@ -61,6 +81,7 @@ class Labels:
         self.ids: dict[str, int] = {}
         self.names: list[str] = []
         self.bits: list[int] = []
+        self._tuples: dict[tuple[str, ...], tuple[int, ...]] = {}
 
     def id_for(self, name: str) -> int:
         key = name.casefold()
@@ -70,6 +91,22 @@ class Labels:
             self.names.append(name)
             self.bits.append(0)
         return i
+
+    def ids_for(self, names: tuple[str, ...]) -> tuple[int, ...]:
+        """The ids of `names` (each once), the same tuple object for the same names."""
+        key = names
+        held = self._tuples.get(key)
+        if held is None:
+            held = self._tuples[key] = tuple(dict.fromkeys(self.id_for(n) for n in names))
+        return held
+
+    def mask_of(self, names: tuple[str, ...]) -> int:
+        m = 0
+        for name in names:
+            i = self.ids.get(name.casefold())
+            if i is not None:
+                m |= 1 << i
+        return m
 
     def bits_of(self, names: tuple[str, ...]) -> int:
         out = 0
@@ -87,12 +124,16 @@ class Documents:
         unique: dict[str, ContentItem] = {}
         for item in items:
             unique[item.id] = item
-        ordered = sorted(unique.values(), key=rank_key)
+        ordered = sorted(unique.values(), key=attrgetter("popularity"), reverse=True)
+        # rank order: popularity descending, then id ascending (the sort is stable)
+        ordered = _by_id_within_ties(ordered)
         n = len(ordered)
         self.base = n
         self.items: list[ContentItem | None] = list(ordered)
         self.slot_of: dict[str, int] = {it.id: d for d, it in enumerate(ordered)}
         self.toks: list[tuple[str, ...]] = []
+        self.gids: list[tuple[int, ...]] = []  # genre ids per slot
+        self.pids: list[tuple[int, ...]] = []  # platform ids per slot
         self.pop: list[float] = [popularity_score(it.popularity) for it in ordered]
         self.year: list[int] = [it.year for it in ordered]
         self.rating: list[float] = [it.rating for it in ordered]
@@ -111,7 +152,7 @@ class Documents:
         self._build(ordered)
 
     def _build(self, ordered: list[ContentItem]) -> None:
-        intern = sys.intern
+        seen: dict[str, tuple[str, ...]] = {}
         postings = self.postings
         toks_list = self.toks
         g_lists: list[list[int]] = []
@@ -120,7 +161,7 @@ class Documents:
         y_lists: dict[int, list[int]] = {}
         r_lists: list[list[int]] = [[] for _ in range(RATING_BUCKETS)]
         for d, item in enumerate(ordered):
-            toks = tuple(intern(t) for t in normalize(item.title))
+            toks = _tokens(item.title, seen)
             toks_list.append(toks)
             for w in set(toks) if len(toks) > 1 else toks:
                 held = postings.get(w)
@@ -128,13 +169,15 @@ class Documents:
                     postings[w] = [d]
                 else:
                     held.append(d)
-            for g in item.genres:
-                g = self.genres.id_for(g)
+            gids = self.genres.ids_for(item.genres)
+            self.gids.append(gids)
+            for g in gids:
                 while len(g_lists) <= g:
                     g_lists.append([])
                 g_lists[g].append(d)
-            for p in item.platforms:
-                p = self.platforms.id_for(p)
+            pids = self.platforms.ids_for(item.platforms)
+            self.pids.append(pids)
+            for p in pids:
                 while len(p_lists) <= p:
                     p_lists.append([])
                 p_lists[p].append(d)
@@ -245,6 +288,8 @@ class Documents:
         d = len(self.items)
         self.items.append(item)
         self.toks.append(())
+        self.gids.append(())
+        self.pids.append(())
         self.pop.append(0.0)
         self.year.append(0)
         self.rating.append(0.0)
@@ -260,6 +305,7 @@ class Documents:
             del self.late[i]
         self.items[d] = None
         self.toks[d] = ()
+        self.gids[d] = self.pids[d] = ()
         del self.slot_of[old.id]
 
     def _index(self, d: int, item: ContentItem) -> list[str]:
@@ -284,9 +330,11 @@ class Documents:
             for k in range(1, min(PREFIX_BITS_LEN, len(w)) + 1):
                 self.prefix_bits[w[:k]] = self.prefix_bits.get(w[:k], 0) | bit
         self.alive |= bit
-        for g in dict.fromkeys(self.genres.id_for(g) for g in item.genres):
+        self.gids[d] = self.genres.ids_for(item.genres)
+        self.pids[d] = self.platforms.ids_for(item.platforms)
+        for g in self.gids[d]:
             self.genres.bits[g] |= bit
-        for p in dict.fromkeys(self.platforms.id_for(p) for p in item.platforms):
+        for p in self.pids[d]:
             self.platforms.bits[p] |= bit
         self.type_bits[TYPE_CODE[item.type]] |= bit
         self.year_bits[item.year] = self.year_bits.get(item.year, 0) | bit
@@ -311,12 +359,10 @@ class Documents:
             for k in range(1, min(PREFIX_BITS_LEN, len(w)) + 1):
                 self.prefix_bits[w[:k]] &= mask
         self.alive &= mask
-        for g in item.genres:
-            i = self.genres.ids[g.casefold()]
-            self.genres.bits[i] &= mask
-        for p in item.platforms:
-            i = self.platforms.ids[p.casefold()]
-            self.platforms.bits[i] &= mask
+        for g in self.gids[d]:
+            self.genres.bits[g] &= mask
+        for p in self.pids[d]:
+            self.platforms.bits[p] &= mask
         self.type_bits[TYPE_CODE[item.type]] &= mask
         y = self.year_bits[item.year] & mask
         if y:

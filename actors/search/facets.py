@@ -1,13 +1,20 @@
-"""Filters and facets over hit bitsets: one engine for every hit set, small or large.
+"""Filters and facets over hit bitsets.
 
 Facets are disjunctive: each group is counted under every other active filter but not
-its own (so a client can offer the other genres beside the one picked).
+its own (so a client can offer the other genres beside the one picked). Filters are
+bitset operations whatever the hits; facet counts are popcounts of the hits with each
+genre's and platform's bitset, except for a few hits, counted title by title (at a
+million titles a popcount costs ~0.1 ms, thirty of them more than a few thousand
+titles counted one by one).
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+from collections import Counter
+from itertools import chain
+from collections.abc import Mapping
 from typing import Any
 
 from actors.search import bits
@@ -15,10 +22,12 @@ from actors.search.documents import RATING_BUCKETS, TYPE_CODE, Documents, rating
 from actors.search.filters import Filters
 
 FACET_VALUES = 100
-DIRECT_RANGE_BELOW = 4096  # hit sets smaller than this take their year/rating range slot by slot
+COUNT_TITLES_BELOW = 2048  # hit sets smaller than this are counted and ranged title by title
 
 
-def apply(docs: Documents, hits: int, f: Filters, include_facets: bool) -> tuple[int, dict[str, Any] | None]:
+def apply(
+    docs: Documents, hits: int, f: Filters, include_facets: bool, count_titles_below: int = COUNT_TITLES_BELOW
+) -> tuple[int, dict[str, Any] | None]:
     """(the hits passing `f`, facets of `hits` under `f` or None)."""
     base = hits
     if f.types:
@@ -43,6 +52,8 @@ def apply(docs: Documents, hits: int, f: Filters, include_facets: bool) -> tuple
     final = g_ok if pb is None else g_ok & pb
     if not include_facets:
         return final, None
+    if base.bit_count() < count_titles_below:
+        return final, _count_titles(docs, bits.to_ids(base), f)
     facets: dict[str, Any] = {
         "genres": _top({g: (p_ok & b).bit_count() for g, b in enumerate(docs.genres.bits)}, docs.genres.names),
         "platforms": _top({p: (g_ok & b).bit_count() for p, b in enumerate(docs.platforms.bits)},
@@ -55,17 +66,40 @@ def apply(docs: Documents, hits: int, f: Filters, include_facets: bool) -> tuple
     return final, facets
 
 
-def _top(counts: dict[int, int], names: list[str]) -> list[dict[str, Any]]:
+def _count_titles(docs: Documents, base: list[int], f: Filters) -> dict[str, Any]:
+    """Facets of a few hits (`base`: those passing the filters other than genres and
+    platforms), title by title."""
+    gids, pids = docs.gids, docs.pids
+    g_ok = p_ok = base
+    if f.genres:
+        wanted = set(docs.genres.ids.get(g.casefold(), -1) for g in f.genres)
+        g_ok = [d for d in base if not wanted.isdisjoint(gids[d])]
+    if f.platforms:
+        wanted = set(docs.platforms.ids.get(p.casefold(), -1) for p in f.platforms)
+        p_ok = [d for d in base if not wanted.isdisjoint(pids[d])]
+        final = [d for d in g_ok if not wanted.isdisjoint(pids[d])]
+    else:
+        final = g_ok
+    facets: dict[str, Any] = {
+        "genres": _top(Counter(chain.from_iterable(map(gids.__getitem__, p_ok))), docs.genres.names),
+        "platforms": _top(Counter(chain.from_iterable(map(pids.__getitem__, g_ok))), docs.platforms.names),
+        "year_range": None,
+        "rating_range": None,
+    }
+    if final:
+        years = [docs.year[d] for d in final]
+        ratings = [docs.rating[d] for d in final]
+        facets["year_range"] = {"min": min(years), "max": max(years)}
+        facets["rating_range"] = {"min": min(ratings), "max": max(ratings)}
+    return facets
+
+
+def _top(counts: Mapping[int, int], names: list[str]) -> list[dict[str, Any]]:
     pairs = sorted(((-c, names[i]) for i, c in counts.items() if c))[:FACET_VALUES]
     return [{"value": name, "count": -c} for c, name in pairs]
 
 
 def _ranges(docs: Documents, final: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    if final.bit_count() < DIRECT_RANGE_BELOW:
-        slots = bits.to_ids(final)
-        years = [docs.year[d] for d in slots]
-        ratings = [docs.rating[d] for d in slots]
-        return {"min": min(years), "max": max(years)}, {"min": min(ratings), "max": max(ratings)}
     y_bits = docs.year_bits
     years = sorted(y_bits)
     lo_year = next(y for y in years if y_bits[y] & final)

@@ -79,6 +79,7 @@ class SearchIndex:
     widen_below = WIDEN_BELOW
     relayout_least = LATE_MIN  # tests lower or raise these to force each path
     score_all_below = ranking.SCORE_ALL_BELOW
+    count_titles_below = facets_.COUNT_TITLES_BELOW
 
     def __init__(self, items: Iterable[ContentItem] = (), *, cache_entries: int = CACHE_ENTRIES) -> None:
         self.cache_entries = cache_entries
@@ -263,7 +264,7 @@ class SearchIndex:
             return hit
         docs = self.docs
         if not tokens:
-            final, fac = facets_.apply(docs, docs.alive, f, include_facets)
+            final, fac = facets_.apply(docs, docs.alive, f, include_facets, self.count_titles_below)
             ev = _Evaluated((), ((0, final),) if final else (), final.bit_count(), fac)
         else:
             readings = self.rewrites.readings(tokens, typing)
@@ -287,7 +288,7 @@ class SearchIndex:
         hits = 0
         for _, b in cls:
             hits |= b
-        final, fac = facets_.apply(docs, hits, f, include_facets)
+        final, fac = facets_.apply(docs, hits, f, include_facets, self.count_titles_below)
         kept = tuple((v, b & final) for v, b in cls if b & final)
         return _Evaluated(plans, kept, final.bit_count(), fac)
 

@@ -10,6 +10,7 @@ keyset page a bisection.
 from __future__ import annotations
 
 import bisect
+from operator import attrgetter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,9 +19,9 @@ from actors.errors import InvalidParams
 
 # sort -> (key of the ascending list, whether the listing reads it backwards)
 SORTS: dict[str, tuple[Callable[[ContentItem], tuple[Any, str]], bool]] = {
-    "popularity": (lambda i: (i.popularity, i.id), True),
-    "title": (lambda i: (i.title, i.id), False),
-    "year": (lambda i: (i.year, i.id), True),
+    "popularity": (attrgetter("popularity", "id"), True),
+    "title": (attrgetter("title", "id"), False),
+    "year": (attrgetter("year", "id"), True),
 }
 _TYPES = {"popularity": (int, float), "title": (str,), "year": (int,)}
 

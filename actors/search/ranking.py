@@ -8,25 +8,31 @@ ranking rules, in order (as Meilisearch's, popularity as the custom rule):
 1. **words**: more query words matched first (only optional stopwords can be missing).
 2. **typos**: fewer typos in all first (a completion of the word being typed, a
    numeral twin and a synonym cost none).
-3. **proximity**: more of the matched words standing next to each other in the
-   query's order first (the share of adjacent pairs; a one-word query is a phrase).
-4. **exactness and popularity**, together: exactness points, each worth a tenfold
+3. **proximity and exactness, weighed with popularity**: points, each worth a tenfold
    popularity, added to log10(1 + popularity) (capped at 100):
+   - proximity: the matched words stand next to each other in the query's order (0.6,
+     in proportion to the pairs that do; a one-word query is a phrase);
    - start: the title starts with the first matched word, a leading article aside (0.2);
-   - exact: the matched words are the whole title, in order, a leading article aside
-     (0.4);
+   - coverage: the share of the title's words the query matched, a leading article
+     aside (0.4 when it matched them all: "the mou" prefers "The Mountain" to "The
+     Mountain of Zanul");
+   - exact: the matched words are the whole title, whole and in order, a leading
+     article aside (0.2);
    - whole word: the word being typed matched a whole title word, not only its
      beginning (0.1).
-   So an exact title outranks a title up to ~6x more popular that holds the words as
-   well, never one a hundred times more popular.
-5. **id**, ascending, to break ties.
+   So a phrase outranks the same words scattered in a title up to 4x more popular, an
+   exact title one up to 3x more popular that starts with the same words, and nothing
+   outranks a title thirty times more popular that matches as many words as well.
+4. **id**, ascending, to break ties.
 
 Rules 1 and 2 sort titles into *classes* computed with bitsets, a class value
-`100000 * words - 1000 * typos`; the score is the class value plus `200 * proximity`
-plus rule 4, rounded to 1e-6 (a keyset cursor carries it). Within a class a page needs
-only the titles that can still reach it: documents are numbered most popular first, so
-a class is walked from its lowest bit and the walk stops where popularity plus the most
-the other rules can add no longer reaches the page's last score.
+`100000 * words - 1000 * typos`; the score is the class value plus rule 3, rounded to
+1e-6 (a keyset cursor carries it). Within a class a page needs only the titles that can
+still reach it: documents are numbered most popular first, so a class is walked from its
+lowest bit and the walk stops where popularity plus the most points rule 3 can add
+(1.5, a factor of 30) no longer reaches the page's last score. The points are kept
+small for that reason too: the walk covers the titles within that factor of the
+page's last one.
 """
 
 from __future__ import annotations
@@ -47,13 +53,14 @@ from actors.search.typos import TypoRule, Vocabulary
 
 WORD_POINTS = 100_000
 TYPO_POINTS = 1_000
-PROXIMITY = 200.0  # above every exactness-and-popularity sum (popularity is capped at 100)
+PROXIMITY = 0.6
 START = 0.2
-EXACT = 0.4
+COVERAGE = 0.4
+EXACT = 0.2
 WHOLE_WORD = 0.1
-MAX_CLOSENESS = PROXIMITY + START + EXACT + WHOLE_WORD
+MAX_CLOSENESS = PROXIMITY + START + COVERAGE + EXACT + WHOLE_WORD
 MAX_LEVEL = 2  # typos a term can cost
-SCORE_ALL_BELOW = 256  # classes this small (beyond the page) are scored whole
+SCORE_ALL_BELOW = 32  # classes this small (beyond the page) are scored whole
 
 Key = tuple[float, str, int]  # (-score, id, slot): ascending is best first
 
@@ -88,6 +95,10 @@ class Plan:
     levels: tuple[tuple[int, ...], ...]
     any: tuple[int, ...]
     penalty: int = 0  # taken off every class value (a widened pass ranks after the first)
+    # title word -> ((term index, typos, partial), ...): every term's words in one table
+    lookup: dict[str, tuple[tuple[int, int, bool], ...]] = attrs.field(factory=dict)
+    prefix_at: tuple[int, str] | None = None  # (term index, prefix) of the word being typed
+    optional: tuple[bool, ...] = ()
 
 
 def plan(docs: Documents, vocab: Vocabulary, reading: Reading, rule: TypoRule, penalty: int = 0) -> Plan:
@@ -126,7 +137,17 @@ def plan(docs: Documents, vocab: Vocabulary, reading: Reading, rule: TypoRule, p
         terms.append(term)
         levels.append(tuple(lv))
         anys.append(seen)
-    return Plan(reading, tuple(terms), tuple(levels), tuple(anys), penalty)
+    lookup: dict[str, list[tuple[int, int, bool]]] = {}
+    prefix_at = None
+    for i, term in enumerate(terms):
+        for w, t in term.derivations.items():
+            lookup.setdefault(w, []).append((i, t, False))
+        for w in term.fuzzy:
+            lookup.setdefault(w, []).append((i, 1, True))
+        if term.prefix is not None:
+            prefix_at = (i, term.prefix)
+    return Plan(reading, tuple(terms), tuple(levels), tuple(anys), penalty,
+                {w: tuple(v) for w, v in lookup.items()}, prefix_at, tuple(t.optional for t in terms))
 
 
 def classes(alive: int, plans: Sequence[Plan]) -> list[tuple[int, int]]:
@@ -164,59 +185,89 @@ def classes(alive: int, plans: Sequence[Plan]) -> list[tuple[int, int]]:
     return out
 
 
-def match(toks: tuple[str, ...], terms: Sequence[Term]) -> list[Match | None]:
-    """Where each term matches the title words, at its fewest typos (a whole word before
-    a beginning, then the earliest)."""
-    out: list[Match | None] = []
-    for term in terms:
-        best: Match | None = None
-        deriv, prefix, fuzzy = term.derivations, term.prefix, term.fuzzy
-        for j, w in enumerate(toks):
-            t = deriv.get(w)
-            partial = False
-            if prefix is not None and w.startswith(prefix) and w != prefix:
-                if t is None or t > 0:
-                    t, partial = 0, True
-            elif t is None:
-                if w not in fuzzy:
-                    continue
-                t, partial = 1, True
-            if best is None or (t, partial, j) < (best.typos, best.partial, best.pos):
-                best = Match(t, partial, j, w)
-        out.append(best)
+def match(toks: tuple[str, ...], p: Plan) -> list[tuple[int, bool, int, str] | None]:
+    """Where each term of `p` matches the title words, as (typos, partial, position,
+    title word), at its fewest typos, a whole word before a beginning; None where it
+    does not match. Among equally good places a term takes the one right after the
+    previous term's, else the first after it, else the first."""
+    n = len(p.terms)
+    level: list[tuple[int, bool] | None] = [None] * n
+    places: list[list[int]] = [[] for _ in range(n)]
+    lookup = p.lookup
+    at, prefix = p.prefix_at if p.prefix_at is not None else (-1, None)
+    for j, w in enumerate(toks):
+        hits = lookup.get(w)
+        if hits is not None:
+            for i, t, partial in hits:
+                b = level[i]
+                if b is None or t < b[0] or (t == b[0] and b[1] and not partial):
+                    level[i] = (t, partial)
+                    places[i] = [j]
+                elif b == (t, partial) and places[i][-1] != j:
+                    places[i].append(j)
+        if prefix is not None and w != prefix and w.startswith(prefix):
+            b = level[at]
+            if b is None or b[0] > 0:
+                level[at] = (0, True)
+                places[at] = [j]
+            elif b == (0, True) and places[at][-1] != j:
+                places[at].append(j)
+    out: list[tuple[int, bool, int, str] | None] = []
+    prev = -1
+    for i in range(n):
+        b = level[i]
+        if b is None:
+            out.append(None)
+            continue
+        ps = places[i]
+        if len(ps) == 1:
+            j = ps[0]
+        elif prev + 1 in ps:
+            j = prev + 1
+        else:
+            j = next((x for x in ps if x > prev), ps[0])
+        out.append((b[0], b[1], j, toks[j]))
+        prev = j
     return out
 
 
-def evaluate(toks: tuple[str, ...], p: Plan) -> tuple[int, float, list[Match | None]] | None:
-    """(class value, closeness, matches) of a title under a plan; None if it does not match."""
-    found = match(toks, p.terms)
+def evaluate(toks: tuple[str, ...], p: Plan) -> tuple[int, float, list[tuple[int, bool, int, str] | None]] | None:
+    """(class value, proximity and exactness, matches) of a title under a plan; None
+    if it does not match."""
+    found = match(toks, p)
     value = -p.penalty
-    for term, m in zip(p.terms, found):
+    hits = []
+    for m, optional in zip(found, p.optional):
         if m is None:
-            if not term.optional:
+            if not optional:
                 return None
         else:
-            value += WORD_POINTS - TYPO_POINTS * m.typos
-    hits = [m for m in found if m is not None]
+            value += WORD_POINTS - TYPO_POINTS * m[0]
+            hits.append(m)
     if not hits:
         return None
     if len(hits) == 1:
         adjacent = 1.0
     else:
-        pairs = sum(1 for a, b in zip(hits, hits[1:]) if b.pos == a.pos + 1)
+        pairs = 0
+        for a, b in zip(hits, hits[1:]):
+            if b[2] == a[2] + 1:
+                pairs += 1
         adjacent = pairs / (len(hits) - 1)
     close = PROXIMITY * adjacent
     lead = 1 if len(toks) > 1 and toks[0] in ARTICLES else 0
-    first = hits[0].pos
+    first = hits[0][2]
     if first == lead or first == 0:
         close += START
     last = found[-1]
-    if last is None or not last.partial:
+    if last is None or not last[1]:
         close += WHOLE_WORD
-    if adjacent == 1.0 and not any(m.partial for m in hits):
-        covered = {m.pos for m in hits}
-        if all(j in covered for j in range(lead, len(toks))):
-            close += EXACT
+    covered = {m[2] for m in hits}
+    covered.discard(-1 if not lead else 0)
+    share = len(covered) / (len(toks) - lead)
+    close += COVERAGE * share
+    if share == 1.0 and adjacent == 1.0 and not any(m[1] for m in hits):
+        close += EXACT
     return value, close, found
 
 
@@ -256,7 +307,7 @@ def explain(docs: Documents, plans: Sequence[Plan], d: int) -> tuple[Plan, list[
         if r is not None and (best is None or r[0] + r[1] > best[0]):
             best = (r[0] + r[1], p, r[2])
     assert best is not None
-    return best[1], best[2]
+    return best[1], [None if m is None else Match(*m) for m in best[2]]
 
 
 def _in_rank_order(docs: Documents, cls: int) -> Iterator[int]:

@@ -10,10 +10,10 @@ word's length (`TypoRule`):
 - 1-2 letters, or any word holding a digit: none ("2049" never becomes "2046"; digits
   are never the result of a typo either).
 - 3-4 letters: one swap of adjacent letters ("teh" -> "the"); widened: one edit.
-- 5-8 letters: one edit; widened: two from 6 letters.
+- 5-8 letters: one edit; widened: two.
 - 9 letters and more: two edits.
 - A word being typed (the last one, the text not ending in a separator) also matches
-  every word it begins, at no cost, and from 4 letters (widened: 3) the words whose
+  every word it begins, at no cost, and from 4 letters (widened: 2) the words whose
   beginning is one edit from it, at one typo.
 
 "Widened" is the second pass a query gets when the typed words find too little (see
@@ -39,7 +39,8 @@ from actors.search.text import NUMERAL_TWIN
 PREFIX_LEN = 7
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 COMPLETIONS_MAX = 50_000  # words a prefix may complete to (all of them in practice)
-FUZZY_PREFIX_WORDS = 300  # words reached through a fuzzy prefix, most frequent first
+FUZZY_PREFIX_WORDS = 300
+DERIVED_CACHE = 20_000  # typed words whose derivations are kept (all dropped when full)  # words reached through a fuzzy prefix, most frequent first
 _TOP = "\U0010ffff"
 
 SWAP = -1  # "one adjacent swap only"
@@ -64,7 +65,7 @@ class TypoRule:
 
 
 BASE = TypoRule(steps=((3, SWAP), (5, 1), (9, 2)), fuzzy_prefix_from=4)
-WIDE = TypoRule(steps=((3, 1), (6, 2)), fuzzy_prefix_from=3)
+WIDE = TypoRule(steps=((3, 1), (5, 2)), fuzzy_prefix_from=2)
 
 
 @attrs.frozen
@@ -114,9 +115,12 @@ class Vocabulary:
         self.words: list[str] = []
         self._deletes: dict[str, str | list[str]] = {}
         self._indexed: set[str] = set()
+        # (word, typing, rule) -> derivations; dropped whenever a word comes or goes
+        self._derived: dict[tuple[str, bool, TypoRule], list[Derivation]] = {}
 
     def build(self, words: Iterable[str]) -> None:
         self.words = sorted(words)
+        self._derived = {}
         self._deletes = {}
         self._indexed = set()
         for w in self.words:
@@ -126,12 +130,14 @@ class Vocabulary:
         i = bisect.bisect_left(self.words, word)
         if i == len(self.words) or self.words[i] != word:
             self.words.insert(i, word)
+            self._derived.clear()
         self._index(word)
 
     def discard(self, word: str) -> None:
         i = bisect.bisect_left(self.words, word)
         if i < len(self.words) and self.words[i] == word:
             del self.words[i]
+            self._derived.clear()
 
     def __len__(self) -> int:
         return len(self.words)
@@ -229,8 +235,17 @@ class Vocabulary:
         """Every derivation of a typed `word` (the word itself first when in use).
 
         `typing`: the word is being typed, so the words it begins match too. Those
-        are not listed when they are many: `Term.prefix` carries the prefix itself,
-        and the index tests titles for it."""
+        are not listed: the caller tests titles for the prefix itself."""
+        key = (word, typing, rule)
+        hit = self._derived.get(key)
+        if hit is not None:
+            return hit
+        if len(self._derived) >= DERIVED_CACHE:
+            self._derived.clear()
+        out = self._derived[key] = self._derive(word, typing, rule)
+        return out
+
+    def _derive(self, word: str, typing: bool, rule: TypoRule) -> list[Derivation]:
         freq = self.frequency
         out: list[Derivation] = []
         if freq(word):

@@ -3,6 +3,7 @@ prefixes, filters, facets, paging, incremental updates and autocomplete."""
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from actors.catalog.model import ContentItem
@@ -72,11 +73,25 @@ def test_all_words_are_required_except_stopwords(ix: SearchIndex) -> None:
 
 
 def test_phrase_beats_scattered_words(ix: SearchIndex) -> None:
-    extra = item("x01", "Bad Breaking News", "movie", 2020, ("Drama",), ("Hulu",), 5.0, 2_000_000)
+    extra = item("x01", "Bad Breaking News", "movie", 2020, ("Drama",), ("Hulu",), 5.0, 200_000)
     ix.upsert(extra)
-    # x01 is the most popular but holds the words out of order: the titles holding
-    # them as a phrase rank above it.
+    # x01 is more popular than the episodes but holds the words out of order: the
+    # titles holding them as a phrase rank above it.
     assert ids(ix.query("breaking bad ")) == ["s01", "e01", "e02", "x01"]
+    # Proximity is weighed with popularity: a hundred times more popular than the
+    # episodes, x01 outranks them (not the exact title, ten times less popular).
+    ix.upsert(attrs.evolve(extra, popularity=9_000_000))
+    assert ids(ix.query("breaking bad ")) == ["s01", "x01", "e01", "e02"]
+
+
+def test_an_exact_title_does_not_bury_a_far_more_popular_one(ix: SearchIndex) -> None:
+    # "Dark Harbor" (m10) has popularity 1,200.
+    ix.upsert(item("x03", "Harbor", "movie", 2020, (), (), 5.0, 100))
+    assert ids(ix.query("harbor ")) == ["m10", "x03"]  # exact, but 12x less popular
+    ix.upsert(item("x03", "Harbor", "movie", 2020, (), (), 5.0, 1_000))
+    assert ids(ix.query("harbor ")) == ["x03", "m10"]  # exact, a little less popular: first
+    ix.upsert(item("x04", "Harbor Lights", "movie", 2020, (), (), 5.0, 100_000))
+    assert ids(ix.query("harbor "))[0] == "x04"  # a hundred times more popular: first
 
 
 def test_episode_by_code(ix: SearchIndex) -> None:
@@ -285,7 +300,7 @@ def test_autocomplete_empty_gives_the_most_popular(ix: SearchIndex) -> None:
 def test_autocomplete_prefix_and_complete_words(ix: SearchIndex) -> None:
     # "the" is optional, so "Matrix of Dreams" follows those that hold it.
     assert [s.text for s in ix.autocomplete("the m")] == ["The Matrix", "The Matrix Reloaded", "Matrix of Dreams"]
-    assert [s.content_id for s in ix.autocomplete("dar")] == ["m09", "s02", "m10"]
+    assert [s.content_id for s in ix.autocomplete("dar")] == ["s02", "m09", "m10"]  # "Dark" it covers whole
     assert [s.content_id for s in ix.autocomplete("breaking bad s1")] == ["e01", "e02"]
     assert [s.content_id for s in ix.autocomplete("ame")] == ["m04"]
     # A trailing space completes the last word: "Dark" is now an exact title.
@@ -299,7 +314,7 @@ def test_autocomplete_tolerates_a_typo_from_four_characters(ix: SearchIndex) -> 
     assert all(s.score < 0.5 for s in got)  # typo matches score below exact ones
     # Three characters: one typo only once the prefix as typed finds nothing.
     assert [s.content_id for s in ix.autocomplete("mtr")] == ["m01", "m02", "m03"]
-    assert [s.content_id for s in ix.autocomplete("dar")] == ["m09", "s02", "m10"]
+    assert [s.content_id for s in ix.autocomplete("dar")] == ["s02", "m09", "m10"]  # "Dark" it covers whole
     exact = ix.autocomplete("matr")
     assert [s.content_id for s in exact][:3] == ["m01", "m02", "m03"]
     assert exact[0].score > 0.5

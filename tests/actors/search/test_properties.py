@@ -125,13 +125,14 @@ def brute(ix: SearchIndex, catalog: list[ContentItem], text: str, raw: dict[str,
     return [k for _, k in order], [-s for s, _ in order], facets
 
 
-MODES = ("score-all", "walk", "walk-late")
+MODES = ("score-all", "walk", "walk-late", "popcounts")
 
 
 def make_index(catalog: list[ContentItem], mode: str) -> SearchIndex:
     """Force one way of answering: score every hit of a class, or walk classes in
     popularity order and stop early (with every title in its built place, or with
-    half of them written afterwards into late slots)."""
+    half of them written afterwards into late slots); count facets title by title, or
+    by popcounts of bitsets."""
     if mode == "walk-late":
         ix = SearchIndex(catalog[::2])
         ix.relayout_least = 10**9
@@ -140,6 +141,7 @@ def make_index(catalog: list[ContentItem], mode: str) -> SearchIndex:
     else:
         ix = SearchIndex(catalog)
     ix.score_all_below = 10**9 if mode == "score-all" else -(10**9)
+    ix.count_titles_below = 0 if mode in ("popcounts", "walk-late") else 10**9
     return ix
 
 
