@@ -69,12 +69,13 @@ Key = tuple[float, str, int]  # (-score, id, slot): ascending is best first
 class Term:
     """One query word resolved: the vocabulary words it stands for and their typos;
     `prefix`, when it is being typed (every word it begins matches at no cost);
-    `fuzzy`, words whose beginning is one edit from it (one typo)."""
+    `fuzzy`, the beginnings one edit from it: a title word starting with one matches at
+    one typo."""
 
     typed: str
     derivations: dict[str, int]
     prefix: str | None
-    fuzzy: frozenset[str]
+    fuzzy: tuple[str, ...]
     optional: bool
 
 
@@ -98,6 +99,7 @@ class Plan:
     # title word -> ((term index, typos, partial), ...): every term's words in one table
     lookup: dict[str, tuple[tuple[int, int, bool], ...]] = attrs.field(factory=dict)
     prefix_at: tuple[int, str] | None = None  # (term index, prefix) of the word being typed
+    fuzzy_at: tuple[str, ...] = ()  # that word's beginnings one edit away
     optional: tuple[bool, ...] = ()
 
 
@@ -116,7 +118,7 @@ def plan(docs: Documents, vocab: Vocabulary, reading: Reading, rule: TypoRule, p
                 fuzzy.append(dv.word)
             elif dv.word not in deriv:
                 deriv[dv.word] = dv.typos
-        term = Term(word, deriv, word if typing else None, frozenset(fuzzy),
+        term = Term(word, deriv, word if typing else None, tuple(fuzzy),
                     optional=some_content and word in STOPWORDS)
         by_level: list[list[str]] = [[] for _ in range(MAX_LEVEL + 1)]
         for w, t in deriv.items():
@@ -127,8 +129,11 @@ def plan(docs: Documents, vocab: Vocabulary, reading: Reading, rule: TypoRule, p
                 sets[0] |= docs.prefix_bits.get(word, 0)
             else:
                 sets[0] |= docs.union(vocab.completions(word))
-            if fuzzy:
-                sets[1] |= docs.union(fuzzy)
+            for v in fuzzy:
+                if len(v) <= PREFIX_BITS_LEN:
+                    sets[1] |= docs.prefix_bits.get(v, 0)
+                else:
+                    sets[1] |= docs.union(vocab.completions(v))
         seen = 0
         lv = []
         for s in sets:
@@ -139,15 +144,15 @@ def plan(docs: Documents, vocab: Vocabulary, reading: Reading, rule: TypoRule, p
         anys.append(seen)
     lookup: dict[str, list[tuple[int, int, bool]]] = {}
     prefix_at = None
+    fuzzy_at: tuple[str, ...] = ()
     for i, term in enumerate(terms):
         for w, t in term.derivations.items():
             lookup.setdefault(w, []).append((i, t, False))
-        for w in term.fuzzy:
-            lookup.setdefault(w, []).append((i, 1, True))
         if term.prefix is not None:
             prefix_at = (i, term.prefix)
+            fuzzy_at = term.fuzzy
     return Plan(reading, tuple(terms), tuple(levels), tuple(anys), penalty,
-                {w: tuple(v) for w, v in lookup.items()}, prefix_at, tuple(t.optional for t in terms))
+                {w: tuple(v) for w, v in lookup.items()}, prefix_at, fuzzy_at, tuple(t.optional for t in terms))
 
 
 def classes(alive: int, plans: Sequence[Plan]) -> list[tuple[int, int]]:
@@ -195,6 +200,7 @@ def match(toks: tuple[str, ...], p: Plan) -> list[tuple[int, bool, int, str] | N
     places: list[list[int]] = [[] for _ in range(n)]
     lookup = p.lookup
     at, prefix = p.prefix_at if p.prefix_at is not None else (-1, None)
+    fuzzy = p.fuzzy_at
     for j, w in enumerate(toks):
         hits = lookup.get(w)
         if hits is not None:
@@ -205,12 +211,18 @@ def match(toks: tuple[str, ...], p: Plan) -> list[tuple[int, bool, int, str] | N
                     places[i] = [j]
                 elif b == (t, partial) and places[i][-1] != j:
                     places[i].append(j)
-        if prefix is not None and w != prefix and w.startswith(prefix):
+        if prefix is not None and w != prefix:
+            if w.startswith(prefix):
+                t = 0
+            elif fuzzy and w.startswith(fuzzy):
+                t = 1
+            else:
+                continue
             b = level[at]
-            if b is None or b[0] > 0:
-                level[at] = (0, True)
+            if b is None or t < b[0]:
+                level[at] = (t, True)
                 places[at] = [j]
-            elif b == (0, True) and places[at][-1] != j:
+            elif b == (t, True) and places[at][-1] != j:
                 places[at].append(j)
     out: list[tuple[int, bool, int, str] | None] = []
     prev = -1

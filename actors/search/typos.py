@@ -19,7 +19,9 @@ word's length (`TypoRule`):
 "Widened" is the second pass a query gets when the typed words find too little (see
 `ranking`), as Typesense widens when fewer than `typo_tokens_threshold` hits come back.
 
-Candidates come from a deletion index (SymSpell): every alphabetic vocabulary word's
+A slip in a word being typed is matched by its *beginnings* one edit away ("matir" ->
+"mati", "matr", ...): a title word starting with one of them matches at one typo.
+Candidates for whole words come from a deletion index (SymSpell): every alphabetic vocabulary word's
 first `PREFIX_LEN` letters with up to two letters deleted point back to the word, so a
 lookup touches a few dozen keys instead of the vocabulary. Removal is lazy: a word that
 leaves the vocabulary stays in the deletion index and is skipped while unused.
@@ -39,8 +41,7 @@ from actors.search.text import NUMERAL_TWIN
 PREFIX_LEN = 7
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 COMPLETIONS_MAX = 50_000  # words a prefix may complete to (all of them in practice)
-FUZZY_PREFIX_WORDS = 300
-DERIVED_CACHE = 20_000  # typed words whose derivations are kept (all dropped when full)  # words reached through a fuzzy prefix, most frequent first
+DERIVED_CACHE = 20_000  # typed words whose derivations are kept (all dropped when full)
 _TOP = "\U0010ffff"
 
 SWAP = -1  # "one adjacent swap only"
@@ -106,8 +107,8 @@ class Vocabulary:
     """The indexed words: a sorted list for prefixes, a deletion index for typos.
 
     `postings` (the owner's: word -> the titles holding it) tells which words are in
-    use and how often, which decides among fuzzy prefixes. (A mapping the owner points
-    at, not a callback into it: no reference cycle keeps a dropped index alive.)
+    use. (A mapping the owner points at, not a callback into it: no reference cycle
+    keeps a dropped index alive.)
     """
 
     def __init__(self, postings: Mapping[str, Sized]) -> None:
@@ -204,7 +205,9 @@ class Vocabulary:
         return out
 
     def fuzzy_prefix(self, prefix: str) -> list[str]:
-        """Words whose beginning is one edit from `prefix` but that do not start with it."""
+        """The beginnings one edit from `prefix` (not `prefix` itself) that begin some
+        alphabetic vocabulary word: a word starting with one of them matches `prefix`,
+        being typed, at one typo (a Levenshtein prefix automaton, spelt out)."""
         words = self.words
         n = len(prefix)
         variants = set()
@@ -218,18 +221,20 @@ class Vocabulary:
             for c in ALPHABET:
                 variants.add(prefix[:i] + c + prefix[i:])
         variants.discard(prefix)
-        found: set[str] = set()
+        found = []
         for v in variants:
-            if len(v) < 2:
-                continue
+            if not v or v.startswith(prefix):
+                continue  # words starting with the prefix itself match it at no cost
             lo = bisect.bisect_left(words, v)
             if lo < len(words) and words[lo].startswith(v):
-                hi = bisect.bisect_left(words, v + _TOP, lo)
-                found.update(w for w in words[lo:hi] if w.isalpha())
-        found = {w for w in found if not w.startswith(prefix)}
-        if len(found) > FUZZY_PREFIX_WORDS:
-            return heapq.nlargest(FUZZY_PREFIX_WORDS, found, key=self.frequency)
-        return sorted(found)
+                found.append(v)
+        # Drop variants another variant already covers ("ab" covers "abc").
+        found.sort()
+        kept: list[str] = []
+        for v in found:
+            if not kept or not v.startswith(kept[-1]):
+                kept.append(v)
+        return kept
 
     def derive(self, word: str, *, typing: bool, rule: TypoRule) -> list[Derivation]:
         """Every derivation of a typed `word` (the word itself first when in use).
