@@ -20,8 +20,10 @@ import bisect
 import math
 import sys
 from collections.abc import Iterable
-from itertools import chain, groupby
+from itertools import chain
 from operator import attrgetter
+
+import numpy as np
 
 from actors.catalog.model import CONTENT_TYPES, ContentItem
 from actors.search import bits
@@ -60,17 +62,6 @@ def rating_bucket(rating: float) -> int:
     elif (b + 1) / 10 <= rating:
         b += 1
     return min(RATING_BUCKETS - 1, max(0, b))
-
-
-def _by_id_within_ties(ordered: list[ContentItem]) -> list[ContentItem]:
-    """`ordered` (by popularity, descending) with equal popularities by id ascending."""
-    out: list[ContentItem] = []
-    for _, same in groupby(ordered, key=attrgetter("popularity")):
-        run = list(same)
-        if len(run) > 1:
-            run.sort(key=attrgetter("id"))
-        out.extend(run)
-    return out
 
 
 class Labels:
@@ -121,28 +112,31 @@ class Documents:
     """See the module docstring. Not thread-safe; one owner calls it."""
 
     def __init__(self, items: Iterable[ContentItem] = ()) -> None:
+        """`items` in id order build fastest (sorts then find them in order); a later
+        duplicate id wins."""
         unique: dict[str, ContentItem] = {}
         for item in items:
             unique[item.id] = item
-        ordered = sorted(unique.values(), key=attrgetter("popularity"), reverse=True)
-        # rank order: popularity descending, then id ascending (the sort is stable)
-        ordered = _by_id_within_ties(ordered)
+        by_id = sorted(unique.values(), key=attrgetter("id"))
+        # Rank order: popularity descending, then id ascending (the sort is stable).
+        ordered = sorted(by_id, key=attrgetter("popularity"), reverse=True)
         n = len(ordered)
         self.base = n
         self.items: list[ContentItem | None] = list(ordered)
         self.slot_of: dict[str, int] = {it.id: d for d, it in enumerate(ordered)}
-        self.toks: list[tuple[str, ...]] = []
-        self.gids: list[tuple[int, ...]] = []  # genre ids per slot
-        self.pids: list[tuple[int, ...]] = []  # platform ids per slot
         self.pop: list[float] = [popularity_score(it.popularity) for it in ordered]
         self.year: list[int] = [it.year for it in ordered]
         self.rating: list[float] = [it.rating for it in ordered]
+        self.genres = Labels()
+        self.platforms = Labels()
+        self.gids: list[tuple[int, ...]] = [self.genres.ids_for(it.genres) for it in ordered]
+        self.pids: list[tuple[int, ...]] = [self.platforms.ids_for(it.platforms) for it in ordered]
+        seen: dict[str, tuple[str, ...]] = {}
+        self.toks: list[tuple[str, ...]] = [_tokens(it.title, seen) for it in ordered]
         self.late: list[int] = []  # late slots, in rank order
         self.postings: dict[str, list[int]] = {}
         self.word_bits: dict[str, int] = {}
         self.prefix_bits: dict[str, int] = {}
-        self.genres = Labels()
-        self.platforms = Labels()
         self.alive = (1 << n) - 1
         self.type_bits = [0] * len(CONTENT_TYPES)
         self.year_bits: dict[int, int] = {}
@@ -152,40 +146,14 @@ class Documents:
         self._build(ordered)
 
     def _build(self, ordered: list[ContentItem]) -> None:
-        seen: dict[str, tuple[str, ...]] = {}
         postings = self.postings
-        toks_list = self.toks
-        g_lists: list[list[int]] = []
-        p_lists: list[list[int]] = []
-        t_lists: list[list[int]] = [[] for _ in CONTENT_TYPES]
-        y_lists: dict[int, list[int]] = {}
-        r_lists: list[list[int]] = [[] for _ in range(RATING_BUCKETS)]
-        for d, item in enumerate(ordered):
-            toks = _tokens(item.title, seen)
-            toks_list.append(toks)
+        for d, toks in enumerate(self.toks):
             for w in set(toks) if len(toks) > 1 else toks:
                 held = postings.get(w)
                 if held is None:
                     postings[w] = [d]
                 else:
                     held.append(d)
-            gids = self.genres.ids_for(item.genres)
-            self.gids.append(gids)
-            for g in gids:
-                while len(g_lists) <= g:
-                    g_lists.append([])
-                g_lists[g].append(d)
-            pids = self.platforms.ids_for(item.platforms)
-            self.pids.append(pids)
-            for p in pids:
-                while len(p_lists) <= p:
-                    p_lists.append([])
-                p_lists[p].append(d)
-            t_lists[TYPE_CODE[item.type]].append(d)
-            y_lists.setdefault(item.year, []).append(d)
-            b = rating_bucket(item.rating)
-            r_lists[b].append(d)
-            self.rating_sorted[b].append((item.rating, d))
         for w, held in postings.items():
             if len(held) >= WORD_BITS_FROM:
                 self.word_bits[w] = bits.from_ids(held)
@@ -195,17 +163,42 @@ class Documents:
                 by_prefix.setdefault(w[:k], []).append(w)
         for p, words in by_prefix.items():
             self.prefix_bits[p] = self.union(words)
-        for g, ids in enumerate(g_lists):
-            self.genres.bits[g] = bits.from_ids(ids)
-        for p, ids in enumerate(p_lists):
-            self.platforms.bits[p] = bits.from_ids(ids)
-        for t, ids in enumerate(t_lists):
-            self.type_bits[t] = bits.from_ids(ids)
-        for y, ids in y_lists.items():
-            self.year_bits[y] = bits.from_ids(ids)
-        for b, ids in enumerate(r_lists):
-            self.rating_bits[b] = bits.from_ids(ids)
-            self.rating_sorted[b].sort()
+        # Attributes column by column: titles sharing a set of genres (or platforms)
+        # are gathered once, each year, type and rating bucket picked out by numpy.
+        for labels, per_slot in ((self.genres, self.gids), (self.platforms, self.pids)):
+            sharing: dict[tuple[int, ...], list[int]] = {}
+            for d, held in enumerate(per_slot):
+                group = sharing.get(held)
+                if group is None:
+                    sharing[held] = [d]
+                else:
+                    group.append(d)
+            for held, slots in sharing.items():
+                b = bits.from_ids(slots)
+                for i in held:
+                    labels.bits[i] |= b
+        n = len(ordered)
+        if not n:
+            return
+        types = np.fromiter((TYPE_CODE[it.type] for it in ordered), dtype=np.int8, count=n)
+        for t in range(len(CONTENT_TYPES)):
+            self.type_bits[t] = bits.from_ids(np.flatnonzero(types == t).tolist())
+        years = np.array(self.year, dtype=np.int64)
+        for y in np.unique(years).tolist():
+            self.year_bits[y] = bits.from_ids(np.flatnonzero(years == y).tolist())
+        ratings = np.array(self.rating, dtype=np.float64)
+        buckets = np.floor(ratings * 10).astype(np.int64)
+        buckets[buckets / 10 > ratings] -= 1
+        buckets[(buckets + 1) / 10 <= ratings] += 1
+        np.clip(buckets, 0, RATING_BUCKETS - 1, out=buckets)
+        order = np.lexsort((np.arange(n), ratings, buckets))  # by bucket, rating, slot
+        starts = np.searchsorted(buckets[order], np.arange(RATING_BUCKETS + 1))
+        rating = self.rating
+        for b in range(RATING_BUCKETS):
+            slots = order[starts[b] : starts[b + 1]].tolist()
+            if slots:
+                self.rating_sorted[b] = [(rating[d], d) for d in slots]
+                self.rating_bits[b] = bits.from_ids(slots)
 
     # -- reads ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from three letters), whose answers rank after the first pass's.
 from __future__ import annotations
 
 import gc
+from operator import attrgetter
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -121,10 +122,14 @@ class SearchIndex:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            self.docs = Documents(items)
+            unique: dict[str, ContentItem] = {}
+            for item in items:
+                unique[item.id] = item
+            by_id = sorted(unique.values(), key=attrgetter("id"))  # both find them in order
+            self.docs = Documents(by_id)
             self.vocab.postings = self.docs.postings
             self.vocab.build(self.docs.postings)
-            self.orders = Orders(self.docs.live_items())
+            self.orders = Orders(by_id)
         finally:
             if collecting:
                 gc.enable()

@@ -26,10 +26,15 @@ SORTS: dict[str, tuple[Callable[[ContentItem], tuple[Any, str]], bool]] = {
 _TYPES = {"popularity": (int, float), "title": (str,), "year": (int,)}
 
 
+# The sort key's first field alone: sorting the items in id order by it (a stable sort)
+# gives the same order as by the whole key, faster (one value per item to compare).
+_FIRST = {"popularity": attrgetter("popularity"), "title": attrgetter("title"), "year": attrgetter("year")}
+
+
 class Orders:
     def __init__(self, items: Iterable[ContentItem] = ()) -> None:
-        items = list(items)
-        self._lists = {sort: sorted(items, key=key) for sort, (key, _) in SORTS.items()}
+        by_id = sorted(items, key=attrgetter("id"))
+        self._lists = {sort: sorted(by_id, key=_FIRST[sort]) for sort in SORTS}
 
     def __len__(self) -> int:
         return len(self._lists["title"])
