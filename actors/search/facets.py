@@ -22,13 +22,18 @@ from actors.search.documents import RATING_BUCKETS, TYPE_CODE, Documents, rating
 from actors.search.filters import Filters
 
 FACET_VALUES = 100
-COUNT_TITLES_BELOW = 2048  # hit sets smaller than this are counted and ranged title by title
+COUNT_TITLES_PER = 256  # hit sets below one title in this many are counted title by title,
+COUNT_TITLES_MAX = 4096  # but never more titles than this
 
 
 def apply(
-    docs: Documents, hits: int, f: Filters, include_facets: bool, count_titles_below: int = COUNT_TITLES_BELOW
+    docs: Documents, hits: int, f: Filters, include_facets: bool, count_titles_below: int | None = None
 ) -> tuple[int, dict[str, Any] | None]:
-    """(the hits passing `f`, facets of `hits` under `f` or None)."""
+    """(the hits passing `f`, facets of `hits` under `f` or None). Facets of fewer hits
+    than `count_titles_below` (default: a share of the catalog) are counted title by
+    title."""
+    if count_titles_below is None:
+        count_titles_below = min(COUNT_TITLES_MAX, len(docs.items) // COUNT_TITLES_PER)
     base = hits
     if f.types:
         tb = 0
@@ -87,8 +92,8 @@ def _count_titles(docs: Documents, base: list[int], f: Filters) -> dict[str, Any
         "rating_range": None,
     }
     if final:
-        years = [docs.year[d] for d in final]
-        ratings = [docs.rating[d] for d in final]
+        years = list(map(docs.year.__getitem__, final))
+        ratings = list(map(docs.rating.__getitem__, final))
         facets["year_range"] = {"min": min(years), "max": max(years)}
         facets["rating_range"] = {"min": min(ratings), "max": max(ratings)}
     return facets

@@ -33,7 +33,8 @@ from actors.search.typos import BASE, WIDE, TypoRule, Vocabulary
 
 MAX_QUERY_TOKENS = 32  # words of a query that count; the rest are ignored
 WIDEN_BELOW = 3
-CACHE_ENTRIES = 64
+CACHE_ENTRIES = 64  # evaluated queries (their bitsets: up to 125 kB each at a million titles)
+RESULTS_CACHED = 2048  # answered pages (items are shared with the index: a few kB each)
 WIDE_PENALTY = ranking.WORD_POINTS * (MAX_QUERY_TOKENS + 1)  # a widened pass ranks below every first-pass class
 CACHE_FROM = 500  # evaluated queries with this many hits are kept until a write
 
@@ -69,7 +70,7 @@ class _Evaluated:
     """A query resolved and its hits sorted into classes: what pages are cut from."""
 
     plans: tuple[ranking.Plan, ...]
-    classes: tuple[tuple[int, int], ...]  # (class value, bitset), best first, filtered
+    classes: tuple[tuple[int, int, int], ...]  # (class value, bitset, its count), best first, filtered
     total: int
     facets: dict[str, Any] | None
 
@@ -80,11 +81,12 @@ class SearchIndex:
     widen_below = WIDEN_BELOW
     relayout_least = LATE_MIN  # tests lower or raise these to force each path
     score_all_below = ranking.SCORE_ALL_BELOW
-    count_titles_below = facets_.COUNT_TITLES_BELOW
+    count_titles_below: int | None = None  # facets' default
 
     def __init__(self, items: Iterable[ContentItem] = (), *, cache_entries: int = CACHE_ENTRIES) -> None:
         self.cache_entries = cache_entries
         self._cache: OrderedDict[tuple[Any, ...], _Evaluated] = OrderedDict()
+        self._results: OrderedDict[tuple[Any, ...], QueryResult] = OrderedDict()
         self.rewrites = Rewrites()
         self.docs = Documents()
         self.vocab = Vocabulary(self.docs.postings)
@@ -204,6 +206,7 @@ class SearchIndex:
 
     def _invalidate(self) -> None:
         self._cache.clear()
+        self._results.clear()
 
     # -- query ------------------------------------------------------------------------
 
@@ -226,9 +229,33 @@ class SearchIndex:
         f = parse_filters(filters)
         if offset < 0 or limit < 0:
             raise ValueError("offset and limit must be >= 0")
-        tokens = normalize(text)[:MAX_QUERY_TOKENS]
+        tokens = tuple(normalize(text)[:MAX_QUERY_TOKENS])
         typing = ends_inside_word(text)
-        ev = self._evaluate(tuple(tokens), typing, f, include_facets)
+        # Search traffic repeats itself: a page asked for again is answered as it was
+        # (until a write drops every cached answer).
+        rkey = (tokens, typing, f, include_facets, offset if after is None else -1, limit, after)
+        cached = self._results.get(rkey)
+        if cached is not None:
+            self._results.move_to_end(rkey)
+            return cached
+        result = self._answer(tokens, typing, f, include_facets, offset, limit, after)
+        if self.cache_entries:
+            self._results[rkey] = result
+            if len(self._results) > RESULTS_CACHED:
+                self._results.popitem(last=False)
+        return result
+
+    def _answer(
+        self,
+        tokens: tuple[str, ...],
+        typing: bool,
+        f: Filters,
+        include_facets: bool,
+        offset: int,
+        limit: int,
+        after: tuple[float, str] | None,
+    ) -> QueryResult:
+        ev = self._evaluate(tokens, typing, f, include_facets)
         akey = None if after is None else (-float(after[0]), str(after[1]), 1 << 62)
         keys, more = self._page(ev, offset, limit, akey)
         docs = self.docs
@@ -270,7 +297,8 @@ class SearchIndex:
         docs = self.docs
         if not tokens:
             final, fac = facets_.apply(docs, docs.alive, f, include_facets, self.count_titles_below)
-            ev = _Evaluated((), ((0, final),) if final else (), final.bit_count(), fac)
+            n = final.bit_count()
+            ev = _Evaluated((), ((0, final, n),) if final else (), n, fac)
         else:
             readings = self.rewrites.readings(tokens, typing)
             ev = self._resolve(readings, BASE, 0, f, include_facets)
@@ -294,8 +322,12 @@ class SearchIndex:
         for _, b in cls:
             hits |= b
         final, fac = facets_.apply(docs, hits, f, include_facets, self.count_titles_below)
-        kept = tuple((v, b & final) for v, b in cls if b & final)
-        return _Evaluated(plans, kept, final.bit_count(), fac)
+        kept = []
+        for v, b in cls:
+            x = b & final
+            if x:
+                kept.append((v, x, x.bit_count()))
+        return _Evaluated(plans, tuple(kept), sum(k[2] for k in kept), fac)
 
     def _page(self, ev: _Evaluated, offset: int, limit: int, akey: ranking.Key | None) -> tuple[list[ranking.Key], bool]:
         """The page's keys and whether more hits follow."""
@@ -314,21 +346,21 @@ class SearchIndex:
         if akey is not None:
             want = limit + 1
             after_class = _class_of(-akey[0])
-            for v, b in ev.classes:
+            for v, b, n in ev.classes:
                 if v > after_class:
                     continue
                 out += ranking.top(docs, b, v, slack, want - len(out), score, akey if v == after_class else None,
-                                   score_all_below=self.score_all_below)
+                                   score_all_below=self.score_all_below, count=n)
                 if len(out) >= want:
                     break
             return out[:limit], len(out) > limit
         skip, want = offset, limit
-        for v, b in ev.classes:
-            n = b.bit_count()
+        for v, b, n in ev.classes:
             if skip >= n:
                 skip -= n
                 continue
-            got = ranking.top(docs, b, v, slack, skip + want - len(out), score, score_all_below=self.score_all_below)
+            got = ranking.top(docs, b, v, slack, skip + want - len(out), score,
+                              score_all_below=self.score_all_below, count=n)
             out += got[skip:]
             skip = 0
             if len(out) >= want:
@@ -368,10 +400,14 @@ def _class_of(score: float) -> int:
 def _widened(first: _Evaluated, wide: _Evaluated) -> _Evaluated:
     """The widened pass's hits ranked after the first pass's (both already filtered)."""
     seen = 0
-    for _, b in first.classes:
+    for _, b, _ in first.classes:
         seen |= b
-    extra = tuple((v, b & ~seen) for v, b in wide.classes if b & ~seen)
-    return _Evaluated(first.plans + wide.plans, first.classes + extra, wide.total, wide.facets)
+    extra = []
+    for v, b, _ in wide.classes:
+        x = b & ~seen
+        if x:
+            extra.append((v, x, x.bit_count()))
+    return _Evaluated(first.plans + wide.plans, first.classes + tuple(extra), wide.total, wide.facets)
 
 
 def _highlights(title: str, p: ranking.Plan, matches: list[ranking.Match | None]) -> list[Highlight]:

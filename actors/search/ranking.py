@@ -349,6 +349,7 @@ def top(
     after: Key | None = None,
     *,
     score_all_below: int = SCORE_ALL_BELOW,
+    count: int | None = None,
 ) -> list[Key]:
     """The best `want` keys of class `cls` (after `after`), best first.
 
@@ -357,7 +358,7 @@ def top(
     `want`-th best score found."""
     if want <= 0:
         return []
-    if cls.bit_count() <= want + score_all_below:
+    if (cls.bit_count() if count is None else count) <= want + score_all_below:
         keys = map(score, bits.to_ids(cls))
         if after is not None:
             keys = (k for k in keys if k > after)  # type: ignore[assignment]

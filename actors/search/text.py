@@ -8,10 +8,12 @@ original text, for highlights.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # Letters NFKD does not decompose but readers treat as their base letters.
 _FOLD = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"})
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
 _ASCII_SEPARATORS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
 
 # Words a query may contain without requiring them: "the godfather" also finds
@@ -55,6 +57,8 @@ def normalize(text: str) -> list[str]:
 def spans(text: str) -> list[tuple[str, list[int]]]:
     """The tokens of `normalize(text)`, each with the index in `text` of the character
     each of its letters came from: "Léon!" -> [("leon", [0, 1, 2, 3])]."""
+    if text.isascii():
+        return [(m.group().lower(), list(range(m.start(), m.end()))) for m in _ASCII_WORD.finditer(text)]
     out: list[tuple[str, list[int]]] = []
     letters: list[str] = []
     origin: list[int] = []
