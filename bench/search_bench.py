@@ -25,15 +25,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from actors.catalog.demo import GENRES, generate  # noqa: E402
 from actors.search.index import SearchIndex  # noqa: E402
+from search_relevance import pct  # noqa: E402
 
 BROAD = ("the", "love", "last", "night", "the last", "of the", "a", "return")
 
 
-def rss_mb() -> float:
-    with open(f"/proc/{os.getpid()}/status") as f:
+def rss_mb(pid: int | None = None) -> float:
+    with open(f"/proc/{pid or os.getpid()}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
@@ -59,11 +61,6 @@ def workload(items, rng: random.Random, n: int) -> list[tuple[str, dict | None]]
     return out
 
 
-def pct(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--titles", type=int, default=100_000)
@@ -86,7 +83,6 @@ def main() -> None:
           f"vocabulary {ix.vocabulary_size} words")
     tv = None
     if not args.no_tantivy:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from search_relevance import Tantivy
 
         t0 = time.perf_counter()

@@ -37,8 +37,8 @@ from trio_websocket import open_websocket_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadgen import Server, closed_loop  # noqa: E402
-from search_bench import workload  # noqa: E402
+from loadgen import LISTENING, Server, closed_loop  # noqa: E402
+from search_bench import rss_mb, workload  # noqa: E402
 
 from actors.catalog.demo import generate  # noqa: E402
 
@@ -52,12 +52,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
 
 
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+def start_gateway(data: str) -> Server:
+    """A gateway process on `data`, once it listens (loadgen's Server waits 30 s at most:
+    a large catalog's index is built before the gateway listens)."""
+    server = Server.__new__(Server)
+    server.proc = subprocess.Popen([sys.executable, "main.py", "serve", "--port", "0", "--admin-port", "0",
+                                    "--data-dir", data], cwd=ROOT, stderr=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, env={**os.environ, "MG_LOG_LEVEL": "info"}, text=True)
+    server.lines = []
+    for line in server.proc.stderr:  # type: ignore[union-attr]
+        server.lines.append(line)
+        m = LISTENING.search(line)
+        if m:
+            server.url = f"ws://{m.group(1)}:{m.group(2)}/v1"
+            return server
+    raise RuntimeError("gateway exited: " + "".join(server.lines[-20:]))
 
 
 def frames(method: str, titles: int, seed: int, pool_size: int):  # type: ignore[no-untyped-def]
@@ -133,16 +142,18 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--pool", type=int, default=5000, help="distinct search queries the mix draws from")
+    ap.add_argument("--data-dir", help="a data dir holding the demo catalog already (skips the import)")
     ap.add_argument("--warmup", type=float, default=10.0, help="seconds of search traffic before the rounds")
     args = ap.parse_args()
-    data = tempfile.mkdtemp(prefix="mg-search-bench-")
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "main.py", "demo-catalog", "--titles", str(args.titles), "--seed",
-                    str(args.seed), "--data-dir", data], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    print(f"demo catalog of {args.titles} titles imported in {time.perf_counter() - t0:.0f} s")
+    data = args.data_dir
+    if data is None:
+        data = tempfile.mkdtemp(prefix="mg-search-bench-")
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "main.py", "demo-catalog", "--titles", str(args.titles), "--seed",
+                        str(args.seed), "--data-dir", data], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        print(f"demo catalog of {args.titles} titles imported in {time.perf_counter() - t0:.0f} s into {data}")
     started = time.perf_counter()
-    server = Server([sys.executable, "main.py", "serve", "--port", "0", "--admin-port", "0", "--data-dir", data],
-                    env={"MG_LOG_LEVEL": "info"})
+    server = start_gateway(data)
     try:
         trio.run(ready, server.url)
         print(f"gateway answering searches {time.perf_counter() - started:.0f} s after start; "

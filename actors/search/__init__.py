@@ -1,0 +1,12 @@
+"""The search domain: an in-memory index of the catalog (query, autocomplete,
+correction, synonyms, facets, content listing) and the actor that owns it.
+
+The index is pure and synchronous (`SearchIndex`, built from `documents`, `typos`,
+`readings`, `ranking`, `facets`, `autocomplete` and `listing`); `actor.SearchActor`
+keeps one in step with storage and the other nodes.
+"""
+
+from actors.search.autocomplete import AUTOCOMPLETE_MAX, Suggestion
+from actors.search.index import QueryResult, SearchIndex
+
+__all__ = ["AUTOCOMPLETE_MAX", "QueryResult", "SearchIndex", "Suggestion"]

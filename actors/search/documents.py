@@ -91,14 +91,6 @@ class Labels:
             held = self._tuples[key] = tuple(dict.fromkeys(self.id_for(n) for n in names))
         return held
 
-    def mask_of(self, names: tuple[str, ...]) -> int:
-        m = 0
-        for name in names:
-            i = self.ids.get(name.casefold())
-            if i is not None:
-                m |= 1 << i
-        return m
-
     def bits_of(self, names: tuple[str, ...]) -> int:
         out = 0
         for name in names:

@@ -16,7 +16,7 @@ import gc
 from operator import attrgetter
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -37,6 +37,9 @@ CACHE_ENTRIES = 64  # evaluated queries (their bitsets: up to 125 kB each at a m
 RESULTS_CACHED = 2048  # answered pages (items are shared with the index: a few kB each)
 WIDE_PENALTY = ranking.WORD_POINTS * (MAX_QUERY_TOKENS + 1)  # a widened pass ranks below every first-pass class
 CACHE_FROM = 500  # evaluated queries with this many hits are kept until a write
+
+if TYPE_CHECKING:
+    from actors.search.autocomplete import Suggestion
 
 Highlight = dict[str, int]
 
@@ -377,8 +380,9 @@ class SearchIndex:
 
     # -- autocomplete -----------------------------------------------------------------
 
-    def autocomplete(self, q: str, limit: int = 10) -> list[Any]:
-        from actors.search.autocomplete import suggest
+    def autocomplete(self, q: str, limit: int = 10) -> list[Suggestion]:
+        """Title suggestions for what is being typed; see `autocomplete`."""
+        from actors.search.autocomplete import suggest  # it calls back into `query`
 
         return suggest(self, q, limit)
 

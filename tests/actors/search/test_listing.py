@@ -8,11 +8,10 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.catalog.messages import ListContent, Upsert
-from actors.paging import KeysetPage, OffsetPage
+from actors.catalog.messages import Upsert
 from actors.search.index import SearchIndex
 from actors.search.listing import sort_key
-from tests.test_catalog_paging import catalog, items_strategy
+from tests.test_catalog_paging import catalog, items_strategy, walk_keyset, walk_offset
 
 SETTINGS = settings(max_examples=20, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -36,21 +35,7 @@ def memory_walk(ix: SearchIndex, sort: str, size: int, keyset: bool) -> list[str
 
 
 async def storage_walk(ref, sort: str, size: int, keyset: bool) -> list[str]:  # type: ignore[no-untyped-def]
-    seen: list[str] = []
-    if not keyset:
-        page = 1
-        while True:
-            items, info = await ref.ask(ListContent(OffsetPage(page, size), sort))
-            seen += [i.id for i in items]
-            if not info["has_next_page"]:
-                return seen
-            page += 1
-    after = None
-    while True:
-        items, after = await ref.ask(ListContent(KeysetPage(size, after), sort))
-        seen += [i.id for i in items]
-        if after is None:
-            return seen
+    return await (walk_keyset(ref, sort, size) if keyset else walk_offset(ref, sort, size))
 
 
 @SETTINGS
