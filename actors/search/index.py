@@ -31,7 +31,7 @@ from actors.search.readings import SYNONYM_WORDS_MAX, Reading, Rewrites, Synonym
 from actors.search.text import ends_inside_word, normalize, spans
 from actors.search.typos import BASE, WIDE, TypoRule, Vocabulary
 
-MAX_QUERY_TOKENS = 32  # words of a query that count; the rest are ignored
+MAX_QUERY_TOKENS = 10  # words of a query that count; the rest are ignored
 WIDEN_BELOW = 3
 CACHE_ENTRIES = 64  # evaluated queries (their bitsets: up to 125 kB each at a million titles)
 RESULTS_CACHED = 2048  # answered pages (items are shared with the index: a few kB each)

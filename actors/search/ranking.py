@@ -7,7 +7,7 @@ ranking rules, in order (as Meilisearch's, popularity as the custom rule):
 
 1. **words**: more query words matched first (only optional stopwords can be missing).
 2. **typos**: fewer typos in all first (a completion of the word being typed, a
-   numeral twin and a synonym cost none).
+   numeral twin and a synonym cost none); a title needing more than 4 does not match.
 3. **proximity and exactness, weighed with popularity**: points, each worth a tenfold
    popularity, added to log10(1 + popularity) (capped at 100):
    - proximity: the matched words stand next to each other in the query's order (0.6,
@@ -60,6 +60,7 @@ EXACT = 0.2
 WHOLE_WORD = 0.1
 MAX_CLOSENESS = PROXIMITY + START + COVERAGE + EXACT + WHOLE_WORD
 MAX_LEVEL = 2  # typos a term can cost
+MAX_TYPOS = 4  # typos a title may need in all (bounds the classes of a long query)
 SCORE_ALL_BELOW = 32  # classes this small (beyond the page) are scored whole
 
 Key = tuple[float, str, int]  # (-score, id, slot): ascending is best first
@@ -167,7 +168,7 @@ def classes(alive: int, plans: Sequence[Plan]) -> list[tuple[int, int]]:
             grown: dict[int, int] = defaultdict(int)
             for v, s in states.items():
                 for t, lv in enumerate(levels):
-                    if lv:
+                    if lv and _typos_of(v + p.penalty) + t <= MAX_TYPOS:
                         x = s & lv
                         if x:
                             grown[v + WORD_POINTS - TYPO_POINTS * t] |= x
@@ -188,6 +189,11 @@ def classes(alive: int, plans: Sequence[Plan]) -> list[tuple[int, int]]:
             out.append((v, s))
             seen |= s
     return out
+
+
+def _typos_of(value: int) -> int:
+    """The typos in a class value 100000 * words - 1000 * typos (typos < 100)."""
+    return -value % WORD_POINTS // TYPO_POINTS
 
 
 def match(toks: tuple[str, ...], p: Plan) -> list[tuple[int, bool, int, str] | None]:
@@ -248,6 +254,7 @@ def evaluate(toks: tuple[str, ...], p: Plan) -> tuple[int, float, list[tuple[int
     if it does not match."""
     found = match(toks, p)
     value = -p.penalty
+    typos = 0
     hits = []
     for m, optional in zip(found, p.optional):
         if m is None:
@@ -255,8 +262,9 @@ def evaluate(toks: tuple[str, ...], p: Plan) -> tuple[int, float, list[tuple[int
                 return None
         else:
             value += WORD_POINTS - TYPO_POINTS * m[0]
+            typos += m[0]
             hits.append(m)
-    if not hits:
+    if not hits or typos > MAX_TYPOS:
         return None
     if len(hits) == 1:
         adjacent = 1.0

@@ -352,3 +352,15 @@ def test_a_dropped_index_is_freed_without_the_cycle_collector() -> None:
     finally:
         if collecting:
             gc.enable()
+
+
+# -- bounds -------------------------------------------------------------------------
+
+
+def test_long_queries_count_their_first_ten_words_and_typos_are_bounded() -> None:
+    ix = SearchIndex([item("b1", "Alpha Bravo Charlie Delta Hotel", "movie", 2000, (), (), 5.0, 10)])
+    assert ids(ix.query("alphx bravx charlix deltx hotel ")) == ["b1"]  # four typos
+    assert ix.query("alphx bravx charlix deltx hotxl ").total == 0  # five: no match
+    words = "alpha bravo charlie delta hotel " + "zzz " * 40
+    assert ix.query(words).total == 0  # the first ten words count, "zzz" among them
+    assert ids(ix.query("alpha bravo charlie delta hotel the the the the the " + "zzz " * 40)) == ["b1"]
