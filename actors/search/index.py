@@ -2,33 +2,34 @@
 
 It ties the parts together: `documents` (slots and bitsets), `typos` (the vocabulary
 and its typo machine), `readings` (learned corrections and synonyms), `ranking` (the
-rules and the walk), `facets`, `autocomplete` and `listing` (content.list from
-memory), and keeps a small cache of evaluated queries that every write drops.
+rules and the walk), `facets`, `explain` (highlights and corrections), `autocomplete`
+and `listing` (content.list from memory), and keeps caches of evaluated queries and
+answered pages that every write drops.
 
 A query is evaluated with the typo rule `typos.BASE`; when that finds fewer than
-`WIDEN_BELOW` titles it is evaluated again with `typos.WIDE` (one more typo per word,
-from three letters), whose answers rank after the first pass's.
+`WIDEN_BELOW` titles it is evaluated again with `typos.WIDE` (one more typo per word),
+whose answers rank after the first pass's.
 """
 
 from __future__ import annotations
 
 import gc
-from operator import attrgetter
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from actors.catalog.model import ContentItem
 from actors.errors import InvalidParams
+from actors.search import explain, ranking
 from actors.search import facets as facets_
-from actors.search import ranking
 from actors.search.documents import LATE_MIN, Documents
 from actors.search.filters import Filters, parse_filters
 from actors.search.listing import Orders
 from actors.search.readings import SYNONYM_WORDS_MAX, Reading, Rewrites, SynonymGroup
-from actors.search.text import ends_inside_word, normalize, spans
+from actors.search.text import ends_inside_word, normalize
 from actors.search.typos import BASE, WIDE, TypoRule, Vocabulary
 
 MAX_QUERY_TOKENS = 10  # words of a query that count; the rest are ignored
@@ -41,7 +42,6 @@ CACHE_FROM = 500  # evaluated queries with this many hits are kept until a write
 if TYPE_CHECKING:
     from actors.search.autocomplete import Suggestion
 
-Highlight = dict[str, int]
 
 
 @attrs.frozen
@@ -64,7 +64,7 @@ class QueryResult:
     scores: list[float] = attrs.field(factory=list)
     next_after: tuple[float, str] | None = None
     corrections: list[dict[str, str]] = attrs.field(factory=list)
-    highlights: list[list[Highlight]] = attrs.field(factory=list)
+    highlights: list[list[explain.Highlight]] = attrs.field(factory=list)
     typos: list[int] = attrs.field(factory=list)
 
 
@@ -266,14 +266,14 @@ class SearchIndex:
         result_items: list[ContentItem] = items  # type: ignore[assignment]
         corrections: list[dict[str, str]] = []
         corrected = None
-        highlights: list[list[Highlight]] = []
+        highlights: list[list[explain.Highlight]] = []
         typos = [0] * len(keys)
         if ev.plans:
             explained = [ranking.explain(docs, ev.plans, k[2]) for k in keys]
-            highlights = [_highlights(it.title, p, m) for it, (p, m) in zip(result_items, explained)]
+            highlights = [explain.highlights(it.title, p, m) for it, (p, m) in zip(result_items, explained)]
             typos = [sum(x.typos for x in m if x is not None) for _, m in explained]
             if explained:
-                corrected, corrections = _corrections(*explained[0])
+                corrected, corrections = explain.corrections(*explained[0])
         else:
             highlights = [[] for _ in keys]
         return QueryResult(
@@ -412,43 +412,3 @@ def _widened(first: _Evaluated, wide: _Evaluated) -> _Evaluated:
         if x:
             extra.append((v, x, x.bit_count()))
     return _Evaluated(first.plans + wide.plans, first.classes + tuple(extra), wide.total, wide.facets)
-
-
-def _highlights(title: str, p: ranking.Plan, matches: list[ranking.Match | None]) -> list[Highlight]:
-    toks = spans(title)
-    out = []
-    for term, m in zip(p.terms, matches):
-        if m is None or m.pos >= len(toks):
-            continue
-        word, origin = toks[m.pos]
-        end = origin[-1] + 1
-        if m.partial:  # the beginning the typed letters stand for
-            typed = len(term.typed)
-            end = origin[min(len(origin), max(1, typed)) - 1] + 1
-        out.append({"start": origin[0], "end": end})
-    out.sort(key=lambda h: h["start"])
-    merged: list[Highlight] = []
-    for h in out:
-        if merged and h["start"] <= merged[-1]["end"]:
-            merged[-1]["end"] = max(merged[-1]["end"], h["end"])
-        else:
-            merged.append(h)
-    return merged
-
-
-def _corrections(p: ranking.Plan, matches: list[ranking.Match | None]) -> tuple[str | None, list[dict[str, str]]]:
-    reading = p.reading
-    out = [{"from": a, "to": b} for a, b in reading.learned]
-    words = list(reading.tokens)
-    for i, (term, m) in enumerate(zip(p.terms, matches)):
-        typed = reading.typed[i]
-        if m is None or typed is None or m.typos == 0:
-            continue
-        to = m.word
-        if m.partial:
-            continue  # a word being typed with a slip: nothing whole to name yet
-        out.append({"from": typed, "to": to})
-        words[i] = to
-    if not out:
-        return None, []
-    return " ".join(words), out
