@@ -48,9 +48,9 @@ if TYPE_CHECKING:
 class QueryResult:
     """One page of hits.
 
-    `scores` and `highlights` run parallel to `items`; `next_after` is the (score, id)
-    keyset key of the last item when more hits follow it (None on the last page): pass
-    it back as `after`. `corrections` lists what the top hit's reading changed,
+    `scores`, `highlights` and `typos` (how many each item was matched with) run
+    parallel to `items`; `next_after` is the (score, id) keyset key of the last item
+    when more hits follow it (None on the last page): pass it back as `after`. `corrections` lists what the top hit's reading changed,
     [{from, to}], and `corrected_query` is that reading (None when nothing changed).
     `facets` is {genres: [{value, count}], platforms: [...], year_range: {min, max} |
     None, rating_range: {min, max} | None} when asked for, else None. A highlight is
