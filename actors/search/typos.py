@@ -30,7 +30,6 @@ leaves the vocabulary stays in the deletion index and is skipped while unused.
 from __future__ import annotations
 
 import bisect
-import heapq
 from collections.abc import Iterable, Mapping, Sized
 
 import attrs
@@ -40,7 +39,6 @@ from actors.search.text import NUMERAL_TWIN
 
 PREFIX_LEN = 7
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
-COMPLETIONS_MAX = 50_000  # words a prefix may complete to (all of them in practice)
 DERIVED_CACHE = 20_000  # typed words whose derivations are kept (all dropped when full)
 _TOP = "\U0010ffff"
 
@@ -163,14 +161,12 @@ class Vocabulary:
 
     # -- lookups ----------------------------------------------------------------------
 
-    def completions(self, prefix: str, cap: int = COMPLETIONS_MAX) -> list[str]:
-        """Vocabulary words starting with `prefix` (the `cap` most frequent if more)."""
+    def completions(self, prefix: str) -> list[str]:
+        """Every vocabulary word starting with `prefix` (titles are tested for the
+        prefix itself, so the set of titles must be all of theirs)."""
         words = self.words
         lo = bisect.bisect_left(words, prefix)
-        hi = bisect.bisect_left(words, prefix + _TOP, lo)
-        if hi - lo <= cap:
-            return words[lo:hi]
-        return heapq.nlargest(cap, words[lo:hi], key=self.frequency)
+        return words[lo : bisect.bisect_left(words, prefix + _TOP, lo)]
 
     def near(self, word: str, allowed: int) -> list[tuple[str, int]]:
         """Vocabulary words (alphabetic, in use) within `allowed` typos of `word`, not
