@@ -24,7 +24,6 @@ from actors.errors import storage_errors
 from actors.kv import KV
 from actors.kv.notices import MISSED, from_other_nodes
 from actors.paging import KeysetPage, OffsetPage
-from actors.search.autocomplete import Suggestion
 from actors.search.index import QueryResult, SearchIndex
 from actors.search.listing import sort_key
 from actors.search.messages import (
@@ -79,7 +78,7 @@ class SearchActor(Actor):
         if isinstance(msg, ListItems):
             return self._list(msg)
         if isinstance(msg, Autocomplete):
-            return self.index.autocomplete(msg.q, msg.limit)
+            return self.index.suggestions(msg.q, msg.limit)
         if isinstance(msg, ContentChanged):
             for item in msg.items:
                 self.index.upsert(item)
@@ -203,6 +202,3 @@ class SearchActor(Actor):
                 elif isinstance(notice.get("ids"), list):
                     await self.ref.tell(Reload(tuple(str(i) for i in notice["ids"])))
 
-
-def suggestions_to_json(suggestions: list[Suggestion]) -> list[dict[str, Any]]:
-    return [s.to_dict() for s in suggestions]

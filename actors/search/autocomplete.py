@@ -37,7 +37,21 @@ class Suggestion:
         return d
 
 
-def suggest(index: SearchIndex, q: str, limit: int = 10) -> list[Suggestion]:
+@attrs.frozen
+class Suggestions:
+    """An autocomplete answer: the suggestions, and what the first one's reading
+    corrected (as `search.query` says it)."""
+
+    items: list[Suggestion]
+    corrected_query: str | None = None
+    corrections: list[dict[str, str]] = attrs.field(factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"suggestions": [s.to_dict() for s in self.items], "corrected_query": self.corrected_query,
+                "corrections": self.corrections}
+
+
+def suggest(index: SearchIndex, q: str, limit: int = 10) -> Suggestions:
     """Up to `limit` (clamped to 1..AUTOCOMPLETE_MAX) suggestions, best first; an
     empty `q` gives the most popular titles."""
     limit = max(1, min(AUTOCOMPLETE_MAX, limit))
@@ -54,5 +68,5 @@ def suggest(index: SearchIndex, q: str, limit: int = 10) -> list[Suggestion]:
             content_id=item.id,
             highlights=tuple((h["start"], h["end"]) for h in marks),
         ))
-    return out
+    return Suggestions(out, result.corrected_query, result.corrections)
 

@@ -40,7 +40,7 @@ WIDE_PENALTY = ranking.WORD_POINTS * (MAX_QUERY_TOKENS + 1)  # a widened pass ra
 CACHE_FROM = 500  # evaluated queries with this many hits are kept until a write
 
 if TYPE_CHECKING:
-    from actors.search.autocomplete import Suggestion
+    from actors.search.autocomplete import Suggestion, Suggestions
 
 
 
@@ -382,6 +382,10 @@ class SearchIndex:
 
     def autocomplete(self, q: str, limit: int = 10) -> list[Suggestion]:
         """Title suggestions for what is being typed; see `autocomplete`."""
+        return self.suggestions(q, limit).items
+
+    def suggestions(self, q: str, limit: int = 10) -> Suggestions:
+        """The whole autocomplete answer: suggestions and corrections."""
         from actors.search.autocomplete import suggest  # it calls back into `query`
 
         return suggest(self, q, limit)

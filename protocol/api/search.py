@@ -76,15 +76,15 @@ def register(table: MethodTable, services: Any) -> None:
     async def autocomplete(params: dict, ctx: Any) -> dict:
         q = params["q"]
         limit = params.get("limit", DEFAULT_SUGGESTIONS)
-        key = f"{AUTOCOMPLETE_NS}:{limit}:{q.casefold()}"
+        key = f"{AUTOCOMPLETE_NS}:v2:{limit}:{q.casefold()}"  # v2: whole answers, not suggestion lists
         cached = await services.kv.get(key)
         if cached is not None:
             services.metrics.cache_lookup("autocomplete", True)
-            return {"suggestions": orjson.loads(cached)}
+            return orjson.loads(cached)  # type: ignore[no-any-return]
         services.metrics.cache_lookup("autocomplete", False)
-        suggestions = [s.to_dict() for s in await services.actor(NAME).ask(Autocomplete(q, limit))]
-        await services.kv.set(key, orjson.dumps(suggestions), ttl=AUTOCOMPLETE_TTL)
-        return {"suggestions": suggestions}
+        answer = (await services.actor(NAME).ask(Autocomplete(q, limit))).to_dict()
+        await services.kv.set(key, orjson.dumps(answer), ttl=AUTOCOMPLETE_TTL)
+        return answer
 
     async def add_correction(params: dict, ctx: Any) -> dict:
         await services.actor(NAME).ask(AddCorrection(params["misspelled"], params["corrected"]))
@@ -115,10 +115,13 @@ def register(table: MethodTable, services: Any) -> None:
                   "q": {"type": "string", "maxLength": 200},
                   "limit": {"type": "integer", "minimum": 1, "maximum": AUTOCOMPLETE_MAX}},
                   "required": ["q"], "additionalProperties": False},
-              result={"type": "object", "properties": {"suggestions": {"type": "array", "items": {
-                  "type": "object", "properties": {"text": {"type": "string"}, "score": {"type": "number"},
-                                                   "type": {"type": "string"}, "content_id": {"type": "string"},
-                                                   "highlights": HIGHLIGHTS}}}}})
+              result={"type": "object", "properties": {
+                  "suggestions": {"type": "array", "items": {
+                      "type": "object", "properties": {"text": {"type": "string"}, "score": {"type": "number"},
+                                                       "type": {"type": "string"}, "content_id": {"type": "string"},
+                                                       "highlights": HIGHLIGHTS}}},
+                  "corrected_query": {"type": ["string", "null"]},
+                  "corrections": {"type": "array", "items": CORRECTION}}})
     table.add("search.corrections.add", add_correction, access=Access.ADMIN,
               summary="Teach a spelling correction; it wins over computed ones",
               params={"type": "object", "properties": {

@@ -45,6 +45,11 @@ async def test_answers_say_what_was_corrected_and_what_matched(gateway) -> None:
         accent = await client.call("search.autocomplete", {"q": "ame"})
         assert accent["suggestions"][0]["content_id"] == "m5"
         assert accent["suggestions"][0]["highlights"] == [{"start": 0, "end": 3}]
+        typed = await client.call("search.autocomplete", {"q": "pulp fictoin "})
+        assert [s["content_id"] for s in typed["suggestions"]] == ["m3"]
+        assert typed["corrections"] == [{"from": "fictoin", "to": "fiction"}]
+        assert typed["corrected_query"] == "pulp fiction"
+        assert await client.call("search.autocomplete", {"q": "pulp fictoin "}) == typed  # cached whole
 
 
 async def test_synonyms_need_an_admin_are_stored_and_apply(gateway) -> None:
