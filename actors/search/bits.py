@@ -46,17 +46,24 @@ def _raw(bits: int) -> bytes:
     return bits.to_bytes((bits.bit_length() + 7) >> 3, "little")
 
 
+def to_array(bits: int) -> np.ndarray:
+    """The set positions of `bits`, ascending, as a numpy int64 array."""
+    if not bits:
+        return np.zeros(0, dtype=np.int64)
+    raw = _raw(bits)
+    words = np.frombuffer(raw + bytes(-len(raw) % 8), dtype="<u8")
+    nz = np.flatnonzero(words)
+    flags = np.unpackbits(words[nz].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
+    return (nz[:, None] * 64 + _SIXTY_FOUR)[flags.view(np.bool_)]
+
+
 def to_ids(bits: int) -> list[int]:
     """The set positions of `bits`, ascending."""
     if not bits:
         return []
     raw = _raw(bits)
     if len(raw) >= NUMPY_FROM:
-        # Only the non-zero 64-bit words are unpacked.
-        words = np.frombuffer(raw + bytes(-len(raw) % 8), dtype="<u8")
-        nz = np.flatnonzero(words)
-        flags = np.unpackbits(words[nz].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
-        return (nz[:, None] * 64 + _SIXTY_FOUR)[flags.view(np.bool_)].tolist()  # type: ignore[no-any-return]
+        return to_array(bits).tolist()  # type: ignore[no-any-return]
     out: list[int] = []
     extend = out.extend
     byte_bits = _BYTE_BITS

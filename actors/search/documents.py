@@ -35,6 +35,7 @@ RATING_BUCKETS = 101
 POP_CAP = 100.0  # popularity scores (decades) are capped here
 TYPE_CODE = {t: i for i, t in enumerate(CONTENT_TYPES)}
 LATE_MIN = 4096
+MASK_BITS = 64
 
 
 def popularity_score(popularity: float) -> float:
@@ -123,6 +124,10 @@ class Documents:
         self.platforms = Labels()
         self.gids: list[tuple[int, ...]] = [self.genres.ids_for(it.genres) for it in ordered]
         self.pids: list[tuple[int, ...]] = [self.platforms.ids_for(it.platforms) for it in ordered]
+        # The same as one 64-bit mask per slot, for facet counts by numpy; usable while
+        # there are at most 64 genres and 64 platforms (`masks_usable`).
+        self.gmask = np.zeros(max(16, n), dtype=np.uint64)
+        self.pmask = np.zeros(max(16, n), dtype=np.uint64)
         seen: dict[str, tuple[str, ...]] = {}
         self.toks: list[tuple[str, ...]] = [_tokens(it.title, seen) for it in ordered]
         self.late: list[int] = []  # late slots, in rank order
@@ -165,10 +170,13 @@ class Documents:
                     sharing[held] = [d]
                 else:
                     group.append(d)
+            masks = self.gmask if labels is self.genres else self.pmask
             for held, slots in sharing.items():
                 b = bits.from_ids(slots)
                 for i in held:
                     labels.bits[i] |= b
+                if held and max(held) < MASK_BITS:
+                    masks[np.array(slots, dtype=np.int64)] = sum(1 << i for i in held)
         n = len(ordered)
         if not n:
             return
@@ -269,8 +277,15 @@ class Documents:
         self._drop_slot(d, old)
         return gone
 
+    @property
+    def masks_usable(self) -> bool:
+        return len(self.genres.names) <= MASK_BITS and len(self.platforms.names) <= MASK_BITS
+
     def _new_late_slot(self, item: ContentItem) -> int:
         d = len(self.items)
+        if d >= len(self.gmask):
+            self.gmask = np.concatenate((self.gmask, np.zeros(len(self.gmask), dtype=np.uint64)))
+            self.pmask = np.concatenate((self.pmask, np.zeros(len(self.pmask), dtype=np.uint64)))
         self.items.append(item)
         self.toks.append(())
         self.gids.append(())
@@ -291,6 +306,7 @@ class Documents:
         self.items[d] = None
         self.toks[d] = ()
         self.gids[d] = self.pids[d] = ()
+        self.gmask[d] = self.pmask[d] = 0
         del self.slot_of[old.id]
 
     def _index(self, d: int, item: ContentItem) -> list[str]:
@@ -317,6 +333,8 @@ class Documents:
         self.alive |= bit
         self.gids[d] = self.genres.ids_for(item.genres)
         self.pids[d] = self.platforms.ids_for(item.platforms)
+        self.gmask[d] = sum(1 << i for i in self.gids[d] if i < MASK_BITS)
+        self.pmask[d] = sum(1 << i for i in self.pids[d] if i < MASK_BITS)
         for g in self.gids[d]:
             self.genres.bits[g] |= bit
         for p in self.pids[d]:

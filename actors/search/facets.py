@@ -17,23 +17,35 @@ from itertools import chain
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from actors.search import bits
-from actors.search.documents import RATING_BUCKETS, TYPE_CODE, Documents, rating_bucket
+from actors.search.documents import RATING_BUCKETS, TYPE_CODE, Documents, Labels, rating_bucket
 from actors.search.filters import Filters
 
 FACET_VALUES = 100
 COUNT_TITLES_PER = 256  # hit sets below one title in this many are counted title by title,
 COUNT_TITLES_MAX = 4096  # but never more titles than this
+COUNT_ARRAYS_PER = 16  # hit sets up to one title in this many are counted by numpy over
+COUNT_ARRAYS_MAX = 150_000  # label masks (but no more than this); larger ones by popcounts
 
 
 def apply(
-    docs: Documents, hits: int, f: Filters, include_facets: bool, count_titles_below: int | None = None
+    docs: Documents,
+    hits: int,
+    f: Filters,
+    include_facets: bool,
+    count_titles_below: int | None = None,
+    arrays_max: int | None = None,
 ) -> tuple[int, dict[str, Any] | None]:
     """(the hits passing `f`, facets of `hits` under `f` or None). Facets of fewer hits
     than `count_titles_below` (default: a share of the catalog) are counted title by
-    title."""
+    title, of up to `arrays_max` (default: another share) by numpy over per-title label
+    masks, of more by popcounts."""
     if count_titles_below is None:
         count_titles_below = min(COUNT_TITLES_MAX, len(docs.items) // COUNT_TITLES_PER)
+    if arrays_max is None:
+        arrays_max = min(COUNT_ARRAYS_MAX, len(docs.items) // COUNT_ARRAYS_PER)
     base = hits
     if f.types:
         tb = 0
@@ -57,8 +69,11 @@ def apply(
     final = g_ok if pb is None else g_ok & pb
     if not include_facets:
         return final, None
-    if base.bit_count() < count_titles_below:
+    size = base.bit_count()
+    if size < count_titles_below:
         return final, _count_titles(docs, bits.to_ids(base), f)
+    if size <= arrays_max and docs.masks_usable:
+        return final, _count_arrays(docs, base, final, f)
     facets: dict[str, Any] = {
         "genres": _top({g: (p_ok & b).bit_count() for g, b in enumerate(docs.genres.bits)}, docs.genres.names),
         "platforms": _top({p: (g_ok & b).bit_count() for p, b in enumerate(docs.platforms.bits)},
@@ -69,6 +84,51 @@ def apply(
     if final:
         facets["year_range"], facets["rating_range"] = _ranges(docs, final)
     return final, facets
+
+
+def _count_arrays(docs: Documents, base: int, final: int, f: Filters) -> dict[str, Any]:
+    """Facets of a middling hit set (`base`: the hits passing the filters other than
+    genres and platforms) from each title's genre and platform masks: one gather and
+    one bit unpacking per group, in C."""
+    slots = bits.to_array(base)
+    gm, pm = docs.gmask[slots], docs.pmask[slots]
+    g_sel = p_sel = None
+    if f.genres:
+        g_sel = (gm & np.uint64(_mask(docs.genres, f.genres))) != 0
+    if f.platforms:
+        p_sel = (pm & np.uint64(_mask(docs.platforms, f.platforms))) != 0
+    facets: dict[str, Any] = {
+        "genres": _top(_bit_counts(gm if p_sel is None else gm[p_sel], len(docs.genres.names)),
+                       docs.genres.names),
+        "platforms": _top(_bit_counts(pm if g_sel is None else pm[g_sel], len(docs.platforms.names)),
+                          docs.platforms.names),
+        "year_range": None,
+        "rating_range": None,
+    }
+    if final:
+        facets["year_range"], facets["rating_range"] = _ranges(docs, final)
+    return facets
+
+
+def _mask(labels: Labels, names: tuple[str, ...]) -> int:
+    m = 0
+    for name in names:
+        i = labels.ids.get(name.casefold())
+        if i is not None:
+            m |= 1 << i
+    return m
+
+
+def _bit_counts(masks: np.ndarray, labels: int) -> dict[int, int]:
+    """How many of `masks` have each of the first `labels` bits set: {bit: count}."""
+    if not len(masks):
+        return {}
+    out = {}
+    for i in range(labels):
+        c = int(np.count_nonzero(masks & np.uint64(1 << i)))
+        if c:
+            out[i] = c
+    return out
 
 
 def _count_titles(docs: Documents, base: list[int], f: Filters) -> dict[str, Any]:

@@ -85,6 +85,7 @@ class SearchIndex:
     relayout_least = LATE_MIN  # tests lower or raise these to force each path
     score_all_below = ranking.SCORE_ALL_BELOW
     count_titles_below: int | None = None  # facets' default
+    facet_arrays_max: int | None = None  # facets' default
 
     def __init__(self, items: Iterable[ContentItem] = (), *, cache_entries: int = CACHE_ENTRIES) -> None:
         self.cache_entries = cache_entries
@@ -299,7 +300,7 @@ class SearchIndex:
             return hit
         docs = self.docs
         if not tokens:
-            final, fac = facets_.apply(docs, docs.alive, f, include_facets, self.count_titles_below)
+            final, fac = facets_.apply(docs, docs.alive, f, include_facets, self.count_titles_below, self.facet_arrays_max)
             n = final.bit_count()
             ev = _Evaluated((), ((0, final, n),) if final else (), n, fac)
         else:
@@ -324,7 +325,7 @@ class SearchIndex:
         hits = 0
         for _, b in cls:
             hits |= b
-        final, fac = facets_.apply(docs, hits, f, include_facets, self.count_titles_below)
+        final, fac = facets_.apply(docs, hits, f, include_facets, self.count_titles_below, self.facet_arrays_max)
         kept = []
         for v, b in cls:
             x = b & final

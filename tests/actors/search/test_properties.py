@@ -125,14 +125,14 @@ def brute(ix: SearchIndex, catalog: list[ContentItem], text: str, raw: dict[str,
     return [k for _, k in order], [-s for s, _ in order], facets
 
 
-MODES = ("score-all", "walk", "walk-late", "popcounts")
+MODES = ("score-all", "walk", "walk-late", "popcounts", "arrays")
 
 
 def make_index(catalog: list[ContentItem], mode: str) -> SearchIndex:
     """Force one way of answering: score every hit of a class, or walk classes in
     popularity order and stop early (with every title in its built place, or with
-    half of them written afterwards into late slots); count facets title by title, or
-    by popcounts of bitsets."""
+    half of them written afterwards into late slots); count facets title by title, by
+    numpy over per-title label masks, or by popcounts of bitsets."""
     if mode == "walk-late":
         ix = SearchIndex(catalog[::2])
         ix.relayout_least = 10**9
@@ -141,7 +141,8 @@ def make_index(catalog: list[ContentItem], mode: str) -> SearchIndex:
     else:
         ix = SearchIndex(catalog)
     ix.score_all_below = 10**9 if mode == "score-all" else -(10**9)
-    ix.count_titles_below = 0 if mode in ("popcounts", "walk-late") else 10**9
+    ix.count_titles_below = 0 if mode in ("popcounts", "arrays", "walk-late") else 10**9
+    ix.facet_arrays_max = 10**9 if mode in ("arrays", "walk-late") else -1
     return ix
 
 
@@ -216,8 +217,10 @@ def test_incremental_updates_equal_a_fresh_build(catalog, operations, text, raw,
         else:
             assert ix.remove(arg) == (current.pop(arg, None) is not None)
     fresh = SearchIndex(list(current.values()))
-    for score_all in (-(10**9), 10**9):
+    for score_all, arrays in ((-(10**9), -1), (10**9, 10**9)):
         ix.score_all_below = fresh.score_all_below = score_all
+        ix.count_titles_below = fresh.count_titles_below = 0
+        ix.facet_arrays_max = fresh.facet_arrays_max = arrays
         a = ix.query(text, raw, include_facets=True, limit=100)
         b = fresh.query(text, raw, include_facets=True, limit=100)
         assert (a.total, a.facets, [i.id for i in a.items]) == (b.total, b.facets, [i.id for i in b.items])
