@@ -102,6 +102,7 @@ class Plan:
     prefix_at: tuple[int, str] | None = None  # (term index, prefix) of the word being typed
     fuzzy_at: tuple[str, ...] = ()  # that word's beginnings one edit away
     optional: tuple[bool, ...] = ()
+    sizes: tuple[int, ...] = ()  # per term, about how many titles it holds (to order the work)
 
 
 def plan(docs: Documents, vocab: Vocabulary, reading: Reading, rule: TypoRule, penalty: int = 0) -> Plan:
@@ -152,8 +153,11 @@ def plan(docs: Documents, vocab: Vocabulary, reading: Reading, rule: TypoRule, p
         if term.prefix is not None:
             prefix_at = (i, term.prefix)
             fuzzy_at = term.fuzzy
+    sizes = tuple(10**12 if t.prefix is not None or t.fuzzy else sum(map(docs.frequency, t.derivations))
+                  for t in terms)
     return Plan(reading, tuple(terms), tuple(levels), tuple(anys), penalty,
-                {w: tuple(v) for w, v in lookup.items()}, prefix_at, fuzzy_at, tuple(t.optional for t in terms))
+                {w: tuple(v) for w, v in lookup.items()}, prefix_at, fuzzy_at, tuple(t.optional for t in terms),
+                sizes)
 
 
 def classes(alive: int, plans: Sequence[Plan]) -> list[tuple[int, int]]:
@@ -162,7 +166,7 @@ def classes(alive: int, plans: Sequence[Plan]) -> list[tuple[int, int]]:
     merged: dict[int, int] = defaultdict(int)
     for p in plans:
         states = {-p.penalty: alive}
-        order = sorted(range(len(p.terms)), key=lambda i: p.any[i].bit_count())
+        order = sorted(range(len(p.terms)), key=p.sizes.__getitem__)
         for i in order:
             term, levels, any_ = p.terms[i], p.levels[i], p.any[i]
             grown: dict[int, int] = defaultdict(int)
