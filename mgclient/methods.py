@@ -11,7 +11,7 @@ from typing import Any, Literal, Required, TypeAlias, TypedDict
 
 from mgclient.params import OMITTED, Caller, Omitted, params
 
-__all__ = ["Assignment", "AuthAuthenticateResult", "AuthLogoutResult", "AuthRegisterResult", "AuthRevokeFamilyResult", "ContentEpisodesResult", "ContentItem", "ContentItemInput", "ContentListResult", "ContentUpsertResult", "ContinueWatchingEntry", "Experiment", "ExperimentsListResult", "ExperimentsStatsResult", "FacetCount", "Facets", "Grant", "NextUpEntry", "OpenRpcDocument", "PageInfo", "PlaybackContinueWatchingResult", "PlaybackMarkPlayedResult", "PlaybackNextUpResult", "PlaybackPositionResult", "PlaybackResumeResult", "PlaybackStartResult", "PlaybackStopResult", "PlaybackSubscribeResult", "PlaybackUnsubscribeResult", "Profile", "ResumePoint", "SearchAutocompleteResult", "SearchCorrectionsAddResult", "SearchFilters", "SearchQueryResult", "Suggestion", "SystemHealthResult", "SystemPingResult", "Variant", "Variants", "WeightedVariant", "AuthMethods", "ContentMethods", "ExperimentsMethods", "PlaybackMethods", "RpcMethods", "SearchMethods", "SystemMethods", "UserMethods", "Methods", "METHOD_NAMES"]
+__all__ = ["Assignment", "AuthAuthenticateResult", "AuthLogoutResult", "AuthRegisterResult", "AuthRevokeFamilyResult", "ContentEpisodesResult", "ContentItem", "ContentItemInput", "ContentListResult", "ContentUpsertResult", "ContinueWatchingEntry", "Correction", "Experiment", "ExperimentsListResult", "ExperimentsStatsResult", "FacetCount", "Facets", "Grant", "Highlight", "NextUpEntry", "OpenRpcDocument", "PageInfo", "PlaybackContinueWatchingResult", "PlaybackMarkPlayedResult", "PlaybackNextUpResult", "PlaybackPositionResult", "PlaybackResumeResult", "PlaybackStartResult", "PlaybackStopResult", "PlaybackSubscribeResult", "PlaybackUnsubscribeResult", "Profile", "ResumePoint", "SearchAutocompleteResult", "SearchCorrectionsAddResult", "SearchFilters", "SearchHit", "SearchQueryResult", "SearchSynonymsSetResult", "Suggestion", "SynonymGroup", "SystemHealthResult", "SystemPingResult", "Variant", "Variants", "WeightedVariant", "AuthMethods", "ContentMethods", "ExperimentsMethods", "PlaybackMethods", "RpcMethods", "SearchMethods", "SystemMethods", "UserMethods", "Methods", "METHOD_NAMES"]
 
 
 class Assignment(TypedDict, total=False):
@@ -91,6 +91,9 @@ class ContinueWatchingEntry(TypedDict, total=False):
     updated_at: Required[str | None]
 
 
+Correction = TypedDict("Correction", {"from": "Required[str]", "to": "Required[str]"}, total=False)
+
+
 class Experiment(TypedDict, total=False):
     id: Required[str]
     name: Required[str]
@@ -139,6 +142,12 @@ class Grant(TypedDict, total=False):
     expires_in: Required[int]
     family_id: Required[str]
     user_id: Required[str]
+
+
+class Highlight(TypedDict, total=False):
+    """a range of the title in code points, end exclusive"""
+    start: Required[int]
+    end: Required[int]
 
 
 class NextUpEntry(TypedDict, total=False):
@@ -221,6 +230,8 @@ class ResumePoint(TypedDict, total=False):
 
 class SearchAutocompleteResult(TypedDict, total=False):
     suggestions: Required[list[Suggestion]]
+    corrected_query: Required[str | None]
+    corrections: Required[list[Correction]]
 
 
 class SearchCorrectionsAddResult(TypedDict, total=False):
@@ -237,12 +248,34 @@ class SearchFilters(TypedDict, total=False):
     rating_max: float
 
 
+class SearchHit(TypedDict, total=False):
+    """a content item and the ranges of its title that matched"""
+    id: Required[str]
+    title: Required[str]
+    type: Required[Literal["movie", "series", "episode"]]
+    year: Required[int]
+    genres: Required[list[str]]
+    platforms: Required[list[str]]
+    rating: Required[float]
+    popularity: Required[float]
+    duration_ms: Required[int]
+    series_id: str | None
+    season: int | None
+    episode: int | None
+    highlights: Required[list[Highlight]]
+
+
 class SearchQueryResult(TypedDict, total=False):
-    items: Required[list[ContentItem]]
+    items: Required[list[SearchHit]]
     total: Required[int]
     page_info: Required[PageInfo]
     corrected_query: Required[str | None]
+    corrections: Required[list[Correction]]
     facets: Facets
+
+
+class SearchSynonymsSetResult(TypedDict, total=False):
+    ok: Required[Literal[True]]
 
 
 class Suggestion(TypedDict, total=False):
@@ -250,6 +283,13 @@ class Suggestion(TypedDict, total=False):
     score: Required[float]
     type: Required[str]
     content_id: str
+    highlights: Required[list[Highlight]]
+
+
+class SynonymGroup(TypedDict, total=False):
+    """every phrase stands for every other; with one_way, the first for the rest only"""
+    words: Required[list[str]]
+    one_way: bool
 
 
 class SystemHealthResult(TypedDict, total=False):
@@ -432,6 +472,10 @@ class SearchMethods:
         """`search.query`: Full-text search with typo tolerance, filters and facets (who: anyone)."""
         return await self._caller.call("search.query", params(query=query, filters=filters, include_facets=include_facets, page=page, page_size=page_size, limit=limit, cursor=cursor))  # type: ignore[no-any-return]
 
+    async def synonyms_set(self, *, synonyms: Sequence[SynonymGroup]) -> SearchSynonymsSetResult:
+        """`search.synonyms.set`: Replace the synonym groups (multi-way, or one-way from the first phrase) (who: admin)."""
+        return await self._caller.call("search.synonyms.set", params(synonyms=synonyms))  # type: ignore[no-any-return]
+
 
 class SystemMethods:
     """The `system.*` methods."""
@@ -481,5 +525,5 @@ class Methods:
         self.system = SystemMethods(caller)
         self.user = UserMethods(caller)
 
-METHOD_NAMES = ("auth.authenticate", "auth.login", "auth.logout", "auth.refresh", "auth.register", "auth.revoke_family", "content.episodes", "content.get", "content.list", "content.upsert", "experiments.assign", "experiments.create", "experiments.get", "experiments.list", "experiments.stats", "experiments.update", "playback.continue_watching", "playback.mark_played", "playback.next_up", "playback.position", "playback.resume", "playback.start", "playback.stop", "playback.subscribe", "playback.unsubscribe", "rpc.discover", "search.autocomplete", "search.corrections.add", "search.query", "system.health", "system.ping", "user.profile",)
+METHOD_NAMES = ("auth.authenticate", "auth.login", "auth.logout", "auth.refresh", "auth.register", "auth.revoke_family", "content.episodes", "content.get", "content.list", "content.upsert", "experiments.assign", "experiments.create", "experiments.get", "experiments.list", "experiments.stats", "experiments.update", "playback.continue_watching", "playback.mark_played", "playback.next_up", "playback.position", "playback.resume", "playback.start", "playback.stop", "playback.subscribe", "playback.unsubscribe", "rpc.discover", "search.autocomplete", "search.corrections.add", "search.query", "search.synonyms.set", "system.health", "system.ping", "user.profile",)
 """Every method, as the server declared them."""

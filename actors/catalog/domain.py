@@ -1,9 +1,10 @@
 """The catalog domain's entry: `start(env)` gives its actor's child spec and the facade
 handlers call.
 
-Content reads ask the search index's in-memory copy first (when the application gives
-one as `index`), so a read costs no database round trip; the catalog actor reads
-storage for anything the index lacks.
+Content reads (`item`, `list`) ask the search index's in-memory copy first (when the
+application gives one as `index`), so a read costs no database round trip; the catalog
+actor reads storage for anything the index lacks, and for a listing when the index is
+busy or not running.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ class ItemIndex(Protocol):
 
     async def indexed(self, content_id: str) -> ContentItem | None:
         """The item if the copy holds it and answers promptly, else None."""
+
+    async def listed(self, page: Page, sort: str) -> Slice[ContentItem] | None:
+        """One page of the catalog by `sort`, in storage's order, if the copy answers
+        promptly, else None."""
 
 
 class CatalogDomain:
@@ -61,7 +66,12 @@ class CatalogDomain:
         return found
 
     async def list(self, page: Page, sort: str) -> Slice[ContentItem]:
-        """The catalog by `sort` (popularity, title or year), one page."""
+        """The catalog by `sort` (popularity, title or year), one page: from the index's
+        copy (as fresh as `item`'s), else from storage."""
+        if self._index is not None:
+            listed = await self._index.listed(page, sort)
+            if listed is not None:
+                return listed
         found: Slice[ContentItem] = await self._ref().ask(ListContent(page, sort))
         return found
 

@@ -3,7 +3,8 @@
 The index is built from storage at start; afterwards requests never touch the
 database. It follows the catalog through `ContentChanged` (writes on this node) and
 the catalog's pub/sub channel (writes on other nodes: the changed ids are re-read).
-Learned corrections are stored before they are answered and spread the same way.
+Learned corrections and synonyms are stored before they are answered and spread the
+same way. It also answers `content.list` pages from its copy of the catalog.
 """
 
 from __future__ import annotations
@@ -18,19 +19,26 @@ import trio
 
 from actors.catalog import store
 from actors.catalog.messages import CATALOG_CHANNEL, ContentChanged
+from actors.catalog.model import ContentItem
 from actors.errors import storage_errors
 from actors.kv import KV
 from actors.kv.notices import MISSED, from_other_nodes
-from actors.search.index import QueryResult, SearchIndex, Suggestion
+from actors.paging import KeysetPage, OffsetPage, Slice, keyset_slice
+from actors.search.index import QueryResult, SearchIndex
+from actors.search.listing import sort_key
 from actors.search.messages import (
     CORRECTIONS_CHANNEL,
+    SYNONYMS_CHANNEL,
     AddCorrection,
     Autocomplete,
     GetItem,
+    ListItems,
     Query,
     Rebuild,
     Reload,
     ReloadCorrections,
+    ReloadSynonyms,
+    SetSynonyms,
 )
 from actors.storage import Storage
 from runtime import Actor
@@ -44,6 +52,7 @@ CORRECTION_SQL = """
 INSERT INTO spell_corrections (misspelled, corrected, created_at) VALUES ($1, $2, $3)
 ON CONFLICT (misspelled) DO UPDATE SET corrected = excluded.corrected, created_at = excluded.created_at
 """
+SYNONYM_SQL = "INSERT INTO search_synonyms (position, phrases, one_way, created_at) VALUES ($1, $2, $3, $4)"
 
 
 class SearchActor(Actor):
@@ -59,14 +68,17 @@ class SearchActor(Actor):
         await self._rebuild()
         self.start_soon(self._follow, CATALOG_CHANNEL)
         self.start_soon(self._follow, CORRECTIONS_CHANNEL)
+        self.start_soon(self._follow, SYNONYMS_CHANNEL)
 
     async def receive(self, msg: object) -> Any:
         if isinstance(msg, Query):
             return self._query(msg)
         if isinstance(msg, GetItem):
             return self.index.get(msg.id)
+        if isinstance(msg, ListItems):
+            return self._list(msg)
         if isinstance(msg, Autocomplete):
-            return self.index.autocomplete(msg.q, msg.limit)
+            return self.index.suggestions(msg.q, msg.limit)
         if isinstance(msg, ContentChanged):
             for item in msg.items:
                 self.index.upsert(item)
@@ -80,6 +92,12 @@ class SearchActor(Actor):
         if isinstance(msg, ReloadCorrections):
             await self._load_corrections()
             return None
+        if isinstance(msg, SetSynonyms):
+            return await self._set_synonyms(msg)
+        if isinstance(msg, ReloadSynonyms):
+            await self._load_synonyms()
+            await self.kv.delete_namespace(AUTOCOMPLETE_NS)
+            return None
         if isinstance(msg, Rebuild):
             await self._rebuild()
             return None
@@ -88,6 +106,42 @@ class SearchActor(Actor):
     def _query(self, msg: Query) -> QueryResult:
         return self.index.query(msg.text, msg.filters, offset=msg.offset, limit=msg.limit,
                                 include_facets=msg.include_facets, after=msg.after)
+
+    def _list(self, msg: ListItems) -> Slice[ContentItem]:
+        page = msg.page
+        if isinstance(page, OffsetPage):
+            return Slice(self.index.list_offset(msg.sort, page.offset, page.page_size), len(self.index))
+        assert isinstance(page, KeysetPage)
+        items = self.index.list_after(msg.sort, page.after, page.limit + 1)
+        return keyset_slice(items, page, lambda item: sort_key(item, msg.sort))
+
+    async def _set_synonyms(self, msg: SetSynonyms) -> None:
+        groups = [(g.phrases, g.one_way) for g in msg.groups]
+        SearchIndex().set_synonyms(groups)  # checks before anything is stored
+        now = int(time.time() * 1000)
+        with storage_errors():
+            async with self.storage.transaction() as tx:
+                await tx.execute("DELETE FROM search_synonyms")
+                if groups:
+                    await tx.executemany(SYNONYM_SQL, [
+                        (i, orjson.dumps(list(phrases)).decode(), int(one_way), now)
+                        for i, (phrases, one_way) in enumerate(groups)
+                    ])
+        self.index.set_synonyms(groups)
+        await self.kv.delete_namespace(AUTOCOMPLETE_NS)
+        await self.kv.publish(SYNONYMS_CHANNEL, orjson.dumps({"node": self.node_id}))
+        log.info("synonyms set: %d groups", len(groups), extra={"event": "search.synonyms"})
+
+    async def _load_synonyms(self) -> None:
+        rows = await self.storage.fetch("SELECT phrases, one_way FROM search_synonyms ORDER BY position")
+        groups = []
+        for row in rows:
+            try:
+                phrases = orjson.loads(row["phrases"])
+                groups.append((tuple(str(p) for p in phrases), bool(row["one_way"])))
+            except (orjson.JSONDecodeError, TypeError):  # a row the index refuses must not stop the rest
+                log.warning("ignoring a stored synonym group", exc_info=True)
+        self.index.set_synonyms(groups)
 
     async def _add_correction(self, msg: AddCorrection) -> None:
         probe = SearchIndex()
@@ -120,6 +174,7 @@ class SearchActor(Actor):
         # the collector's generations keeps later collections from pausing ~100 ms.
         gc.freeze()
         await self._load_corrections()
+        await self._load_synonyms()
         await self.kv.delete_namespace(AUTOCOMPLETE_NS)
         log.info("search index built: %d titles in %.2f s", len(items), time.perf_counter() - started,
                  extra={"event": "search.built", "titles": len(items)})
@@ -140,9 +195,8 @@ class SearchActor(Actor):
                     await self.ref.tell(Rebuild())
                 elif channel == CORRECTIONS_CHANNEL:
                     await self.ref.tell(ReloadCorrections())
+                elif channel == SYNONYMS_CHANNEL:
+                    await self.ref.tell(ReloadSynonyms())
                 elif isinstance(notice.get("ids"), list):
                     await self.ref.tell(Reload(tuple(str(i) for i in notice["ids"])))
 
-
-def suggestions_to_json(suggestions: list[Suggestion]) -> list[dict[str, Any]]:
-    return [s.to_dict() for s in suggestions]

@@ -2,13 +2,15 @@
 facade handlers call.
 
 The index lives in the search actor; queries are asks. Hot autocomplete prefixes are
-cached in the key-value store (Redis when configured) for `AUTOCOMPLETE_TTL`, and the
-search actor drops them whenever the catalog or the corrections change.
+cached in the key-value store (Redis when configured) for `AUTOCOMPLETE_TTL`, the whole
+answer under `ac:v2:<limit>:<prefix>`, and the search actor drops them whenever the
+catalog, the corrections or the synonyms change. The index's copy of the catalog also
+answers the catalog's reads (`indexed`, `listed`: the catalog's `ItemIndex`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -19,12 +21,15 @@ from actors.env import DomainEnv
 from actors.kv import KV
 from actors.paging import KeysetPage, Page, Slice
 from actors.search.actor import AUTOCOMPLETE_NS, SearchActor
-from actors.search.index import QueryResult, Suggestion
-from actors.search.messages import AddCorrection, Autocomplete, GetItem, Query
+from actors.search.autocomplete import Suggestions
+from actors.search.explain import Highlight
+from actors.search.index import QueryResult
+from actors.search.messages import AddCorrection, Autocomplete, GetItem, ListItems, Query, SetSynonyms, Synonym
 from runtime import ActorRef, ActorStopped, AskTimeout, ChildSpec, Overloaded, Registry
 
 NAME = "search"
 AUTOCOMPLETE_TTL = 300.0
+AUTOCOMPLETE_KEY = AUTOCOMPLETE_NS + ":v2"  # v2: whole answers, not suggestion lists
 INDEX_TIMEOUT = 0.2
 """Seconds a content read waits for the index before it reads storage instead."""
 
@@ -32,13 +37,21 @@ CacheObserver = Callable[[str, bool], None]
 """Told (cache name, hit) after every cache lookup (for the hit-rate metrics)."""
 
 
+Correction = dict[str, str]
+"""{from, to}: a typed word and the word it was read as (typo or learned correction)."""
+
+
 @attrs.frozen
 class SearchPage:
-    """One page of `search.query`: the hits (a `Slice`, with the total), the corrected
-    query when the answer is for it, and the facets when asked for."""
+    """One page of `search.query`: the hits (a `Slice`, with the total) and, parallel to
+    them, the ranges of each title that matched (`highlights`); what the top hit's
+    reading corrected (`corrected_query` and `corrections`, None and [] when nothing);
+    and the facets when asked for."""
 
     hits: Slice[ContentItem]
+    highlights: Sequence[Sequence[Highlight]]
     corrected_query: str | None
+    corrections: Sequence[Correction]
     facets: dict[str, Any] | None
 
 
@@ -64,26 +77,32 @@ class SearchDomain:
         else:
             msg = Query(text, filters, page.page_size, offset=page.offset, include_facets=include_facets)
         result: QueryResult = await self._ref().ask(msg)
-        return SearchPage(Slice(result.items, result.total, result.next_after), result.corrected_query,
-                          result.facets)
+        return SearchPage(Slice(result.items, result.total, result.next_after), result.highlights,
+                          result.corrected_query, result.corrections, result.facets)
 
-    async def autocomplete(self, q: str, limit: int) -> list[dict[str, object]]:
-        """Suggestions for the prefix `q` as JSON objects, from the cache when it has them."""
-        key = f"{AUTOCOMPLETE_NS}:{limit}:{q.casefold()}"
+    async def autocomplete(self, q: str, limit: int) -> dict[str, object]:
+        """The answer for the prefix `q` as a JSON object (suggestions, corrected_query,
+        corrections), from the cache when it has it."""
+        key = f"{AUTOCOMPLETE_KEY}:{limit}:{q.casefold()}"
         cached = await self._kv.get(key)
         if self._on_cache_lookup is not None:
             self._on_cache_lookup("autocomplete", cached is not None)
         if cached is not None:
-            suggestions: list[dict[str, object]] = orjson.loads(cached)
-            return suggestions
-        found: list[Suggestion] = await self._ref().ask(Autocomplete(q, limit))
-        suggestions = [s.to_dict() for s in found]
-        await self._kv.set(key, orjson.dumps(suggestions), ttl=AUTOCOMPLETE_TTL)
-        return suggestions
+            answer: dict[str, object] = orjson.loads(cached)
+            return answer
+        found: Suggestions = await self._ref().ask(Autocomplete(q, limit))
+        answer = found.to_dict()
+        await self._kv.set(key, orjson.dumps(answer), ttl=AUTOCOMPLETE_TTL)
+        return answer
 
     async def add_correction(self, misspelled: str, corrected: str) -> None:
         """Store a learned correction (it wins over computed ones) and spread it."""
         await self._ref().ask(AddCorrection(misspelled, corrected))
+
+    async def set_synonyms(self, groups: Sequence[Synonym]) -> None:
+        """Replace every synonym group (stored first, then applied and spread);
+        `InvalidParams` naming a phrase without a word or with too many."""
+        await self._ref().ask(SetSynonyms(tuple(groups)))
 
     async def indexed(self, content_id: str) -> ContentItem | None:
         """The index's copy of one item, or None if it lacks it or is busy, full or not
@@ -97,6 +116,19 @@ class SearchDomain:
         except (Overloaded, AskTimeout, ActorStopped):
             return None
         return item
+
+    async def listed(self, page: Page, sort: str) -> Slice[ContentItem] | None:
+        """One `content.list` page from the index's copy of the catalog (the same order
+        and pages as storage's), or None if it is busy, full or not running; asked like
+        `indexed`."""
+        ref = self._registry.get(NAME)
+        if ref is None:
+            return None
+        try:
+            found: Slice[ContentItem] = await ref.ask(ListItems(page, sort), timeout=INDEX_TIMEOUT, wait=False)
+        except (Overloaded, AskTimeout, ActorStopped):
+            return None
+        return found
 
 
 def start(env: DomainEnv, *, on_cache_lookup: CacheObserver | None = None) -> SearchDomain:

@@ -6,8 +6,12 @@ from typing import Any
 
 import attrs
 
+from actors.paging import Page
+
 CORRECTIONS_CHANNEL = "search.corrections"
 """KV pub/sub channel: a learned correction was added on some node (JSON {node})."""
+SYNONYMS_CHANNEL = "search.synonyms"
+"""KV pub/sub channel: the synonym groups were replaced on some node (JSON {node})."""
 
 
 @attrs.frozen
@@ -29,6 +33,15 @@ class GetItem:
 
 
 @attrs.frozen
+class ListItems:
+    """One `content.list` page from the index's copy of the catalog. Answer: a `Slice`,
+    as the catalog's `ListContent` gives from storage (the same order and keys)."""
+
+    page: Page
+    sort: str = "popularity"
+
+
+@attrs.frozen
 class Autocomplete:
     q: str
     limit: int
@@ -41,6 +54,22 @@ class AddCorrection:
 
 
 @attrs.frozen
+class Synonym:
+    """One synonym group: every phrase stands for every other, or with `one_way` the
+    first stands for the rest."""
+
+    phrases: tuple[str, ...]
+    one_way: bool = False
+
+
+@attrs.frozen
+class SetSynonyms:
+    """Replace every synonym group (stored first, then applied and announced)."""
+
+    groups: tuple[Synonym, ...]
+
+
+@attrs.frozen
 class Reload:
     """Content changed on another node: re-read these ids from storage."""
 
@@ -49,6 +78,11 @@ class Reload:
 
 @attrs.frozen
 class ReloadCorrections:
+    pass
+
+
+@attrs.frozen
+class ReloadSynonyms:
     pass
 
 

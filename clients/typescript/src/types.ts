@@ -80,6 +80,12 @@ export interface ContinueWatchingEntry {
   updated_at: string | null;
 }
 
+/** a typed word and the word it was read as (a typo or a learned correction) */
+export interface Correction {
+  from: string;
+  to: string;
+}
+
 export interface Experiment {
   id: string;
   name: string;
@@ -134,6 +140,12 @@ export interface Grant {
   expires_in: number;
   family_id: string;
   user_id: string;
+}
+
+/** a range of the title in code points, end exclusive */
+export interface Highlight {
+  start: number;
+  end: number;
 }
 
 export interface NextUpEntry {
@@ -223,6 +235,8 @@ export interface ResumePoint {
 
 export interface SearchAutocompleteResult {
   suggestions: Array<Suggestion>;
+  corrected_query: string | null;
+  corrections: Array<Correction>;
 }
 
 export interface SearchCorrectionsAddResult {
@@ -239,12 +253,34 @@ export interface SearchFilters {
   rating_max?: number;
 }
 
+/** a content item and the ranges of its title that matched */
+export interface SearchHit {
+  id: string;
+  title: string;
+  type: "movie" | "series" | "episode";
+  year: number;
+  genres: Array<string>;
+  platforms: Array<string>;
+  rating: number;
+  popularity: number;
+  duration_ms: number;
+  series_id?: string | null;
+  season?: number | null;
+  episode?: number | null;
+  highlights: Array<Highlight>;
+}
+
 export interface SearchQueryResult {
-  items: Array<ContentItem>;
+  items: Array<SearchHit>;
   total: number;
   page_info: PageInfo;
   corrected_query: string | null;
+  corrections: Array<Correction>;
   facets?: Facets;
+}
+
+export interface SearchSynonymsSetResult {
+  ok: true;
 }
 
 export interface Suggestion {
@@ -252,6 +288,13 @@ export interface Suggestion {
   score: number;
   type: string;
   content_id?: string;
+  highlights: Array<Highlight>;
+}
+
+/** every phrase stands for every other; with one_way, the first for the rest only */
+export interface SynonymGroup {
+  words: Array<string>;
+  one_way?: boolean;
 }
 
 export interface SystemHealthResult {
@@ -428,6 +471,10 @@ export interface SearchQueryParams {
   cursor?: string | null;
 }
 
+export interface SearchSynonymsSetParams {
+  synonyms: Array<SynonymGroup>;
+}
+
 export type SystemHealthParams = Record<string, never>;
 
 export type SystemPingParams = Record<string, never>;
@@ -472,6 +519,7 @@ export interface Methods {
   "search.autocomplete": { params: SearchAutocompleteParams; result: SearchAutocompleteResult };
   "search.corrections.add": { params: SearchCorrectionsAddParams; result: SearchCorrectionsAddResult };
   "search.query": { params: SearchQueryParams; result: SearchQueryResult };
+  "search.synonyms.set": { params: SearchSynonymsSetParams; result: SearchSynonymsSetResult };
   "system.health": { params: SystemHealthParams; result: SystemHealthResult };
   "system.ping": { params: SystemPingParams; result: SystemPingResult };
   "user.profile": { params: UserProfileParams; result: Profile };
@@ -486,6 +534,6 @@ export interface Notifications {
 export type MethodName = keyof Methods;
 export type NotificationName = keyof Notifications;
 
-export const METHOD_NAMES: readonly MethodName[] = ["auth.authenticate", "auth.login", "auth.logout", "auth.refresh", "auth.register", "auth.revoke_family", "content.episodes", "content.get", "content.list", "content.upsert", "experiments.assign", "experiments.create", "experiments.get", "experiments.list", "experiments.stats", "experiments.update", "playback.continue_watching", "playback.mark_played", "playback.next_up", "playback.position", "playback.resume", "playback.start", "playback.stop", "playback.subscribe", "playback.unsubscribe", "rpc.discover", "search.autocomplete", "search.corrections.add", "search.query", "system.health", "system.ping", "user.profile"];
+export const METHOD_NAMES: readonly MethodName[] = ["auth.authenticate", "auth.login", "auth.logout", "auth.refresh", "auth.register", "auth.revoke_family", "content.episodes", "content.get", "content.list", "content.upsert", "experiments.assign", "experiments.create", "experiments.get", "experiments.list", "experiments.stats", "experiments.update", "playback.continue_watching", "playback.mark_played", "playback.next_up", "playback.position", "playback.resume", "playback.start", "playback.stop", "playback.subscribe", "playback.unsubscribe", "rpc.discover", "search.autocomplete", "search.corrections.add", "search.query", "search.synonyms.set", "system.health", "system.ping", "user.profile"];
 
-export const METHOD_ACCESS: Readonly<Record<MethodName, "anyone" | "user" | "admin">> = {"auth.authenticate": "anyone", "auth.login": "anyone", "auth.logout": "user", "auth.refresh": "anyone", "auth.register": "anyone", "auth.revoke_family": "user", "content.episodes": "anyone", "content.get": "anyone", "content.list": "anyone", "content.upsert": "admin", "experiments.assign": "anyone", "experiments.create": "admin", "experiments.get": "admin", "experiments.list": "admin", "experiments.stats": "admin", "experiments.update": "admin", "playback.continue_watching": "user", "playback.mark_played": "user", "playback.next_up": "user", "playback.position": "user", "playback.resume": "user", "playback.start": "user", "playback.stop": "user", "playback.subscribe": "user", "playback.unsubscribe": "user", "rpc.discover": "anyone", "search.autocomplete": "anyone", "search.corrections.add": "admin", "search.query": "anyone", "system.health": "anyone", "system.ping": "anyone", "user.profile": "user"};
+export const METHOD_ACCESS: Readonly<Record<MethodName, "anyone" | "user" | "admin">> = {"auth.authenticate": "anyone", "auth.login": "anyone", "auth.logout": "user", "auth.refresh": "anyone", "auth.register": "anyone", "auth.revoke_family": "user", "content.episodes": "anyone", "content.get": "anyone", "content.list": "anyone", "content.upsert": "admin", "experiments.assign": "anyone", "experiments.create": "admin", "experiments.get": "admin", "experiments.list": "admin", "experiments.stats": "admin", "experiments.update": "admin", "playback.continue_watching": "user", "playback.mark_played": "user", "playback.next_up": "user", "playback.position": "user", "playback.resume": "user", "playback.start": "user", "playback.stop": "user", "playback.subscribe": "user", "playback.unsubscribe": "user", "rpc.discover": "anyone", "search.autocomplete": "anyone", "search.corrections.add": "admin", "search.query": "anyone", "search.synonyms.set": "admin", "system.health": "anyone", "system.ping": "anyone", "user.profile": "user"};

@@ -1,13 +1,15 @@
 """SearchIndex on a small hand-made catalog: exact expected rankings, typos, accents,
-prefixes, filters, facets, paging and incremental updates."""
+prefixes, filters, facets, paging, incremental updates and autocomplete."""
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from actors.catalog.model import ContentItem
 from actors.errors import InvalidParams
-from actors.search.index import SearchIndex, Suggestion
+from actors.search.index import SearchIndex
+from actors.search.autocomplete import Suggestion
 
 
 def item(id_: str, title: str, type_: str, year: int, genres: tuple[str, ...], platforms: tuple[str, ...],
@@ -71,11 +73,25 @@ def test_all_words_are_required_except_stopwords(ix: SearchIndex) -> None:
 
 
 def test_phrase_beats_scattered_words(ix: SearchIndex) -> None:
-    extra = item("x01", "Bad Breaking News", "movie", 2020, ("Drama",), ("Hulu",), 5.0, 2_000_000)
+    extra = item("x01", "Bad Breaking News", "movie", 2020, ("Drama",), ("Hulu",), 5.0, 200_000)
     ix.upsert(extra)
-    # x01 is the most popular but holds the words out of order: the titles holding
-    # them as a phrase rank above it.
+    # x01 is more popular than the episodes but holds the words out of order: the
+    # titles holding them as a phrase rank above it.
     assert ids(ix.query("breaking bad ")) == ["s01", "e01", "e02", "x01"]
+    # Proximity is weighed with popularity: a hundred times more popular than the
+    # episodes, x01 outranks them (not the exact title, ten times less popular).
+    ix.upsert(attrs.evolve(extra, popularity=9_000_000))
+    assert ids(ix.query("breaking bad ")) == ["s01", "x01", "e01", "e02"]
+
+
+def test_an_exact_title_does_not_bury_a_far_more_popular_one(ix: SearchIndex) -> None:
+    # "Dark Harbor" (m10) has popularity 1,200.
+    ix.upsert(item("x03", "Harbor", "movie", 2020, (), (), 5.0, 100))
+    assert ids(ix.query("harbor ")) == ["m10", "x03"]  # exact, but 12x less popular
+    ix.upsert(item("x03", "Harbor", "movie", 2020, (), (), 5.0, 1_000))
+    assert ids(ix.query("harbor ")) == ["x03", "m10"]  # exact, a little less popular: first
+    ix.upsert(item("x04", "Harbor Lights", "movie", 2020, (), (), 5.0, 100_000))
+    assert ids(ix.query("harbor "))[0] == "x04"  # a hundred times more popular: first
 
 
 def test_episode_by_code(ix: SearchIndex) -> None:
@@ -112,8 +128,11 @@ def test_typos_scaled_by_word_length(ix: SearchIndex) -> None:
     assert r.corrected_query == "interstellar" and ids(r) == ["m11"]
     r = ix.query("drak harbor")  # 4 letters: a transposition only
     assert r.corrected_query == "dark harbor" and ids(r) == ["m10"]
-    r = ix.query("dork harbor")  # 4 letters, a substitution: not corrected
-    assert r.total == 0 and r.corrected_query is None
+    r = ix.query("dork harbor ")  # 4 letters, a substitution: only once widened
+    assert r.corrected_query == "dark harbor" and ids(r) == ["m10"] and r.typos == [1]
+    ix.upsert(item("x02", "Dork Harbor", "movie", 2020, (), (), 5.0, 1))
+    r = ix.query("dork harbor ")  # found as typed, but too little: the widened hit follows
+    assert r.corrected_query is None and ids(r) == ["x02", "m10"] and r.typos == [0, 1]
     r = ix.query("breakinf bad")
     assert r.corrected_query == "breaking bad" and ids(r)[0] == "s01"
 
@@ -279,12 +298,13 @@ def test_autocomplete_empty_gives_the_most_popular(ix: SearchIndex) -> None:
 
 
 def test_autocomplete_prefix_and_complete_words(ix: SearchIndex) -> None:
-    assert [s.text for s in ix.autocomplete("the m")] == ["The Matrix", "The Matrix Reloaded"]
-    assert [s.content_id for s in ix.autocomplete("dar")] == ["m09", "s02", "m10"]
+    # "the" is optional, so "Matrix of Dreams" follows those that hold it.
+    assert [s.text for s in ix.autocomplete("the m")] == ["The Matrix", "The Matrix Reloaded", "Matrix of Dreams"]
+    assert [s.content_id for s in ix.autocomplete("dar")] == ["s02", "m09", "m10"]  # "Dark" it covers whole
     assert [s.content_id for s in ix.autocomplete("breaking bad s1")] == ["e01", "e02"]
     assert [s.content_id for s in ix.autocomplete("ame")] == ["m04"]
-    # A trailing space completes the last word.
-    assert [s.content_id for s in ix.autocomplete("dark ")] == ["m09", "s02", "m10"]
+    # A trailing space completes the last word: "Dark" is now an exact title.
+    assert [s.content_id for s in ix.autocomplete("dark ")] == ["s02", "m09", "m10"]
     assert ix.autocomplete("zq") == []
 
 
@@ -292,7 +312,9 @@ def test_autocomplete_tolerates_a_typo_from_four_characters(ix: SearchIndex) -> 
     got = ix.autocomplete("matirx")
     assert [s.content_id for s in got] == ["m01", "m02", "m03"]
     assert all(s.score < 0.5 for s in got)  # typo matches score below exact ones
-    assert ix.autocomplete("mtr") == []  # three characters: no typo tolerance
+    # Three characters: one typo only once the prefix as typed finds nothing.
+    assert [s.content_id for s in ix.autocomplete("mtr")] == ["m01", "m02", "m03"]
+    assert [s.content_id for s in ix.autocomplete("dar")] == ["s02", "m09", "m10"]  # "Dark" it covers whole
     exact = ix.autocomplete("matr")
     assert [s.content_id for s in exact][:3] == ["m01", "m02", "m03"]
     assert exact[0].score > 0.5
@@ -303,74 +325,11 @@ def test_autocomplete_corrects_earlier_words_and_clamps_limit(ix: SearchIndex) -
     assert len(ix.autocomplete("", limit=500)) == len(CATALOG)
     assert len(ix.autocomplete("", limit=0)) == 1
     first = ix.autocomplete("the m")[0]
-    assert first.to_dict() == {"text": "The Matrix", "score": first.score, "type": "title", "content_id": "m01"}
+    assert first.to_dict() == {"text": "The Matrix", "score": first.score, "type": "title", "content_id": "m01",
+                               "highlights": [{"start": 0, "end": 3}, {"start": 4, "end": 5}]}
 
 
-# -- the static walk for one-word queries ---------------------------------------------
-
-
-def _walk_and_full(catalog) -> tuple[SearchIndex, SearchIndex]:
-    walk = SearchIndex(catalog)
-    walk.bitset_from = walk.static_from = walk.apart_max = 0  # always walk, shift starts
-    walk.walk_extra = 2  # and leave walks early for taking the rest directly
-    full = SearchIndex(catalog)
-    full.bitset_from = full.static_from = 10**9  # always score every hit
-    return walk, full
-
-
-def test_static_walk_finds_title_starting_hits_below_in_the_order() -> None:
-    # "Red Night" starts with the word, so it outranks more popular titles that hold it
-    # later; the walk must keep looking past them.
-    catalog = [
-        item("a", "Night of Red", "movie", 2000, (), (), 5.0, 100),
-        item("b", "Night Red", "movie", 2000, (), (), 5.0, 60),
-        item("c", "Red Night", "movie", 2000, (), (), 5.0, 30),
-        item("d", "Blue Red Moon", "movie", 2000, (), (), 5.0, 20),
-        item("e", "Red Red Night", "movie", 2000, (), (), 5.0, 1),
-        item("f", "Red", "movie", 2000, (), (), 5.0, 0),
-        item("g", "Moon", "movie", 2000, (), (), 5.0, 10**6),
-    ]
-    walk, full = _walk_and_full(catalog)
-    expected = full.query("red ", limit=10)
-    order = ids(expected)
-    assert order.index("c") < order.index("b") < order.index("a")  # the start bonus counts
-    for limit in range(1, 7):
-        assert ids(walk.query("red ", limit=limit)) == ids(expected)[:limit]
-        after, seen = None, []
-        while True:
-            page = walk.query("red ", limit=limit, after=after)
-            seen += ids(page)
-            if page.next_after is None:
-                break
-            after = page.next_after
-        assert seen == ids(expected)
-
-
-@pytest.fixture(scope="module")
-def demo_pair() -> tuple[SearchIndex, SearchIndex]:
-    from actors.catalog.demo import generate
-
-    catalog = list(generate(6000, seed=3))
-    walk, full = SearchIndex(catalog, cache_entries=0), SearchIndex(catalog, cache_entries=0)
-    walk.bitset_from, walk.static_from = 0, 0
-    full.static_from = 10**9
-    return walk, full
-
-
-@pytest.mark.parametrize("text", ["the", "s1e1", "last", "a", "the ", "the last", "return to", "beyond the ", "of the"])
-@pytest.mark.parametrize("filters", [None, {"genres": ["Drama"]}, {"year_min": 2015, "type": "episode"}])
-def test_static_walk_equals_full_scoring_on_the_demo_catalog(demo_pair, text: str, filters) -> None:
-    walk, full = demo_pair
-    for offset in (0, 7, 50):
-        a = walk.query(text, filters, offset=offset, limit=10, include_facets=True)
-        b = full.query(text, filters, offset=offset, limit=10, include_facets=True)
-        assert (ids(a), a.scores, a.total, a.facets) == (ids(b), b.scores, b.total, b.facets)
-    first = full.query(text, filters, limit=10)
-    if len(first.items) > 3:
-        after = (first.scores[3], ids(first)[3])
-        a = walk.query(text, filters, limit=10, after=after)
-        b = full.query(text, filters, limit=10, after=after)
-        assert (ids(a), a.scores) == (ids(b), b.scores)
+# -- memory ---------------------------------------------------------------------------
 
 
 def test_a_dropped_index_is_freed_without_the_cycle_collector() -> None:
@@ -395,18 +354,13 @@ def test_a_dropped_index_is_freed_without_the_cycle_collector() -> None:
             gc.enable()
 
 
-def test_static_orders_follow_removals_that_refresh_statistics() -> None:
-    # Removing the long titles moves the mean title length past the drift limit, so
-    # the removal re-freezes the static orders; the freed slots are then reused.
-    long_ones = [item(f"l{i}", "red night of the long storm of kings " * 3, "movie", 2000, (), (), 5.0, i)
-                 for i in range(5)]
-    short = [item(f"s{i}", f"red {w}", "movie", 2000, (), (), 5.0, 10 * i) for i, w in enumerate("abcdefgh")]
-    walk, full = _walk_and_full(long_ones + short)
-    for ix in (walk, full):
-        for one in long_ones:
-            ix.remove(one.id)
-        ix.upsert(item("n1", "red moon", "movie", 2001, (), (), 5.0, 1000))
-        ix.upsert(item("n2", "blue red", "movie", 2001, (), (), 5.0, 5))
-    a, b = walk.query("red ", limit=50), full.query("red ", limit=50)
-    assert ids(a) == ids(b) and a.scores == b.scores
-    assert len(set(ids(a))) == len(ids(a)) == 10
+# -- bounds -------------------------------------------------------------------------
+
+
+def test_long_queries_count_their_first_ten_words_and_typos_are_bounded() -> None:
+    ix = SearchIndex([item("b1", "Alpha Bravo Charlie Delta Hotel", "movie", 2000, (), (), 5.0, 10)])
+    assert ids(ix.query("alphx bravx charlix deltx hotel ")) == ["b1"]  # four typos
+    assert ix.query("alphx bravx charlix deltx hotxl ").total == 0  # five: no match
+    words = "alpha bravo charlie delta hotel " + "zzz " * 40
+    assert ix.query(words).total == 0  # the first ten words count, "zzz" among them
+    assert ids(ix.query("alpha bravo charlie delta hotel the the the the the " + "zzz " * 40)) == ["b1"]
