@@ -56,7 +56,9 @@ def _tokens(title: str, seen: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
 
 
 def rating_bucket(rating: float) -> int:
-    """Bucket b holds the ratings r with b/10 <= r < (b+1)/10 (10.0 in 100)."""
+    """Bucket b holds the ratings r with b/10 <= r < (b+1)/10 (10.0 in 100); a bound
+    outside 0..10 (a filter may be any float) is in the nearest end bucket."""
+    rating = min(10.0, max(0.0, rating))  # rating * 10 of +-1e308 would be infinite
     b = int(rating * 10)
     if b / 10 > rating:
         b -= 1

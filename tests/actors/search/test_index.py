@@ -178,6 +178,14 @@ def test_filters(ix: SearchIndex) -> None:
     assert ix.query("", {"genres": ["Western"]}).total == 0
 
 
+def test_rating_bounds_far_outside_0_to_10_are_no_bounds(ix: SearchIndex) -> None:
+    every = ids(ix.query("", limit=100))
+    assert ids(ix.query("", {"rating_min": -1e308, "rating_max": 1e308}, limit=100)) == every
+    assert ids(ix.query("", {"rating_min": -1e308, "rating_max": 6.1}, include_facets=True)) == ["m10", "m03"]
+    assert ix.query("", {"rating_min": 1e308}, include_facets=True).total == 0
+    assert ix.query("", {"rating_max": -1e308}).total == 0
+
+
 def test_bad_filters_are_invalid_params(ix: SearchIndex) -> None:
     with pytest.raises(InvalidParams):
         ix.query("matrix", {"year_min": "new"})
