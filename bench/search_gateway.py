@@ -37,19 +37,12 @@ from trio_websocket import open_websocket_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadgen import LISTENING, Server, closed_loop  # noqa: E402
+from loadgen import LISTENING, Server, closed_loop, cpu_seconds  # noqa: E402
 from search_bench import rss_mb, workload  # noqa: E402
 
 from actors.catalog.demo import generate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
 
 
 def start_gateway(data: str) -> Server:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import trio
 
-from actors.catalog.messages import Upsert
 from actors.catalog.model import ContentItem
 from actors.search.messages import Synonym
 from gateway.app import App
@@ -15,6 +14,7 @@ from mgclient import RpcError as RpcClientError
 from protocol import errors
 from tests.auth_helpers import admin_token, user_token
 from tests.conftest import make_config
+from tests.e2e.test_search import seed as seed_items
 from tests.support import connect
 
 CATALOG = [
@@ -26,8 +26,8 @@ CATALOG = [
 ]
 
 
-async def seed(app: App, items=CATALOG) -> None:  # type: ignore[no-untyped-def]
-    await app.registry.lookup("catalog").ask(Upsert(tuple(items)))
+async def seed(app: App) -> None:
+    await seed_items(app, CATALOG)
 
 
 async def test_answers_say_what_was_corrected_and_what_matched(gateway) -> None:
