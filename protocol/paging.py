@@ -17,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import math
+import re
 from typing import Any
 
 import orjson
@@ -130,8 +131,16 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def _unb64(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (ValueError, TypeError) as exc:
-        raise ValueError("bad base64") from exc
+    """Strict unpadded base64url: only the alphabet, and only the one spelling `_b64`
+    gives (Python's decoder skips foreign characters and ignores the unused low bits of
+    the last one, so junk inside a cursor would decode as the original)."""
+    if _B64URL.fullmatch(text) is None or len(text) % 4 == 1:
+        raise ValueError("bad base64")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("bad base64")
+    return data

@@ -51,3 +51,30 @@ def test_both_kinds_at_once_are_refused() -> None:
     with pytest.raises(InvalidParams) as both:
         Listing({"page": 1, "limit": 5}, CURSORS, "x")
     assert both.value.errors[0]["field"] == "limit"
+
+
+def _junk_variants(cursor: str) -> list[str]:
+    """The cursor with junk inserted, appended or swapped in: each spelling differs
+    from the one the server gave, though a lenient decoder reads most as the same."""
+    body, _, sig = cursor.partition(".")
+    middle = len(body) // 2
+    variants = [body[:middle] + junk + body[middle:] + "." + sig for junk in ("!", "*", "\n", " ", "==", "%", "+", "/")]
+    variants += [cursor + junk for junk in ("=", "==", "!", " ", "\x00")]
+    variants += [" " + cursor, body + "=." + sig]
+    # The last character of each part carries unused low bits: another letter with
+    # the same high bits decodes to the same bytes.
+    for part, rebuild in ((body, lambda p: p + "." + sig), (sig, lambda p: body + "." + p)):
+        if len(part) % 4:
+            alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+            variants.append(rebuild(part[:-1] + alphabet[alphabet.index(part[-1]) ^ 1]))
+    return variants
+
+
+def test_a_cursor_with_junk_inside_is_invalid_not_the_original() -> None:
+    cursor = Listing({"limit": 2}, CURSORS, "x").info(Slice(["a"], next_key=("b", "id-2")))["next_cursor"]
+    assert Listing({"cursor": cursor}, CURSORS, "x").page == KeysetPage(20, ("b", "id-2"))
+    for bad in _junk_variants(cursor):
+        assert bad != cursor
+        with pytest.raises(InvalidParams) as refused:
+            Listing({"cursor": bad}, CURSORS, "x")
+        assert refused.value.errors == [{"field": "cursor", "message": "invalid cursor"}], repr(bad)
