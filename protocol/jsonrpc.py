@@ -17,6 +17,7 @@ import orjson
 from protocol import errors
 from protocol.calls import Caller
 from protocol.errors import RpcError
+from protocol.json_numbers import loads
 from protocol.methods import MethodTable
 
 log = logging.getLogger("protocol")
@@ -51,7 +52,7 @@ Message = Call | Invalid
 def parse(data: str | bytes) -> Message | list[Message]:
     """Parse one frame into a call, an invalid member, or a (non-empty) batch list."""
     try:
-        doc = orjson.loads(data)
+        doc = loads(data)
     except orjson.JSONDecodeError:
         return Invalid(RpcError(errors.PARSE_ERROR, "Parse error"))
     if isinstance(doc, list):

@@ -27,6 +27,7 @@ from protocol import errors
 from protocol.accept import compile_accept
 from protocol.calls import Call, Caller
 from protocol.errors import RpcError
+from protocol.json_numbers import OUT_OF_RANGE
 from protocol.paging import CursorCodec
 
 D = TypeVar("D")
@@ -174,6 +175,9 @@ class Method(Declaration[D]):
         return await self.handler(Call(params, caller, self.domain, self.table.cursors))
 
 
+OUT_OF_RANGE_MESSAGE = "is a number beyond what a 64-bit integer or double holds"
+
+
 def _describe(exc: fastjsonschema.JsonSchemaValueException) -> tuple[str, str]:
     """(field, message) from a validation error; fields read like `items[1].rating`."""
     name = exc.name or "data"
@@ -191,6 +195,8 @@ def _describe(exc: fastjsonschema.JsonSchemaValueException) -> tuple[str, str]:
         extra = sorted(k for k in exc.value if k not in allowed)
         if extra:
             return join(extra[0]), "is not a known field"
+    if exc.value is OUT_OF_RANGE:
+        return base or "params", OUT_OF_RANGE_MESSAGE
     message = exc.message
     if message.startswith(name + " "):
         message = message[len(name) + 1:]

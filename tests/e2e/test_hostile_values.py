@@ -92,8 +92,6 @@ NUMERIC_FIELDS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: a number beyond the float range (1e400) is valid JSON but "
-                                       "answered -32700 Parse error instead of -32602 naming the field")
 def test_numbers_beyond_the_float_range_are_invalid_params(node: Node) -> None:
     for method, role, template, field in NUMERIC_FIELDS:
         with RawClient.open(node.url, node.token(role)) as client:
