@@ -27,6 +27,7 @@ from protocol import errors
 from protocol.accept import compile_accept
 from protocol.calls import Call, Caller
 from protocol.errors import RpcError
+from protocol.integral import compile_integral
 from protocol.json_numbers import OUT_OF_RANGE
 from protocol.paging import CursorCodec
 
@@ -148,6 +149,7 @@ class Method(Declaration[D]):
     table: "MethodTable" = attrs.field(kw_only=True)
     _validate: Callable[[Any], Any] = attrs.field(kw_only=True, repr=False)
     _accept: Callable[[Any], bool] | None = attrs.field(kw_only=True, repr=False, default=None)
+    _integral: Callable[[Any], None] | None = attrs.field(kw_only=True, repr=False, default=None)
 
     async def invoke(self, params: Any, caller: Caller) -> Result:
         if self.access is not Access.ANYONE:
@@ -172,6 +174,8 @@ class Method(Declaration[D]):
         except fastjsonschema.JsonSchemaValueException as exc:
             field, message = _describe(exc)
             raise errors.invalid_params(field, message) from None
+        if self._integral is not None:
+            self._integral(params)  # `5.0` where an integer goes is 5 from here on
         return await self.handler(Call(params, caller, self.domain, self.table.cursors))
 
 
@@ -223,6 +227,7 @@ class MethodTable:
             table=self,
             validate=fastjsonschema.compile(validation_schema(declared.params)),
             accept=compile_accept(validation_schema(declared.params)),
+            integral=compile_integral(validation_schema(declared.params)),
         )
 
     def add_all(self, declared: Iterable[Declaration[D]], domain: D) -> None:
