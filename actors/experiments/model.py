@@ -18,6 +18,7 @@ from actors.timefmt import iso_utc
 
 __all__ = [
     "MAX_VARIANTS",
+    "MAX_WEIGHT",
     "Experiment",
     "Variant",
     "create_experiment",
@@ -32,6 +33,10 @@ MAX_VARIANTS = 20
 MAX_VARIANT_NAME = 64
 MAX_EXPERIMENT_ID = 64
 MAX_EXPERIMENT_NAME = 200
+MAX_WEIGHT = 1_000_000
+"""Weights are relative: a million to one is as uneven as an experiment gets, and 20
+weights this large still sum far inside a double (1e308 twice does not: inf, and every
+weight divided by it was 0)."""
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 
 
@@ -193,8 +198,8 @@ def parse_variants(value: object, field: str = "variants") -> tuple[Variant, ...
                 errors.add(f"{where}.weight", "is required")
             elif not _is_number(weight) or not math.isfinite(weight):
                 errors.add(f"{where}.weight", "must be a number")
-            elif weight < 0:
-                errors.add(f"{where}.weight", "must not be negative")
+            elif not 0 <= weight <= MAX_WEIGHT:
+                errors.add(f"{where}.weight", f"must be from 0 to {MAX_WEIGHT}")
             else:
                 weights.append(float(weight))
         else:

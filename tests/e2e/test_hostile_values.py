@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import jwt
-import pytest
 
 from tests.e2e.contract import ADMIN, USER, judge
 from tests.e2e.node import JWT_SECRET, Node, unique
@@ -52,8 +51,6 @@ def test_the_same_poison_message_again_and_again_stops_nothing(node: Node) -> No
     node.check()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: weights whose sum overflows (1e308 twice) are stored as 0 and 0, "
-                                       "which switches off sample-ratio-mismatch detection")
 def test_weights_whose_sum_overflows_are_refused_or_kept_finite(node: Node) -> None:
     with RawClient.open(node.url, node.token(ADMIN)) as admin:
         for weights in ([1e308, 1e308], [1.7976931348623157e308, 1.0, 1e308]):

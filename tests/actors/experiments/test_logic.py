@@ -11,6 +11,8 @@ from fnv_hash_fast import fnv1a_32
 from actors.errors import InvalidParams
 from actors.experiments.hashing import bucket_ranges, choose_variant, hash_v2
 from actors.experiments.model import (
+    MAX_VARIANTS,
+    MAX_WEIGHT,
     Experiment,
     Variant,
     create_experiment,
@@ -375,6 +377,10 @@ def test_weights_are_normalised() -> None:
         ([{"name": "a", "weight": math.nan}, {"name": "b", "weight": 1}], ["variants[0].weight"]),
         ([{"name": "a", "weight": math.inf}, {"name": "b", "weight": 1}], ["variants[0].weight"]),
         ([{"name": "a", "weight": 1, "colour": "red"}], ["variants[0].colour"]),
+        # Weights whose sum overflows a double: each divided by inf was 0, which switched
+        # off sample-ratio-mismatch detection.
+        ([{"name": "a", "weight": 1e308}, {"name": "b", "weight": 1e308}], ["variants[0].weight", "variants[1].weight"]),
+        ([{"name": "a", "weight": MAX_WEIGHT * 1.000001}, {"name": "b", "weight": 1}], ["variants[0].weight"]),
         (
             [{"name": "a", "weight": 1}, {"name": "a", "weight": 1}, {"name": 5, "weight": -1}],
             ["variants[2].name", "variants[2].weight", "variants[1].name"],
@@ -385,6 +391,22 @@ def test_variant_errors_name_their_fields(value: object, fields: list[str]) -> N
     with pytest.raises(InvalidParams) as info:
         parse_variants(value)
     assert sorted(fields_of(info)) == sorted(fields)
+
+
+@pytest.mark.parametrize("weights", [
+    [MAX_WEIGHT] * MAX_VARIANTS,
+    [MAX_WEIGHT, 5e-324],
+    [5e-324, 5e-324],
+    [MAX_WEIGHT, 1e-300, 0.0],
+])
+def test_weights_at_the_edges_stay_finite_and_keep_srm_working(weights: list[float]) -> None:
+    variants = parse_variants([{"name": f"v{i}", "weight": w} for i, w in enumerate(weights)])
+    normalised = [v.weight for v in variants]
+    assert all(math.isfinite(w) for w in normalised) and abs(sum(normalised) - 1) < 1e-9, normalised
+    assert all(n > 0 for n, w in zip(normalised, weights) if w >= 1e-300), normalised
+    balanced = [1000] * len(weights)
+    statistic, p_value = chi_square_srm(balanced, normalised)
+    assert 0.0 <= p_value <= 1.0 and not math.isnan(statistic)
 
 
 def test_twenty_variants_are_allowed() -> None:
