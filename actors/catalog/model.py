@@ -24,9 +24,13 @@ LABELS_MAX = 20  # genres, platforms per item
 LABEL_MAX = 64  # characters per genre / platform
 YEAR_MIN, YEAR_MAX = 1870, 2100
 RATING_MIN, RATING_MAX = 0.0, 10.0
+POPULARITY_MAX = 1e15  # views or a score: any scale up to a quadrillion
 
 SEASON_MAX = EPISODE_MAX = 2_147_483_647  # a 32-bit INTEGER column
-DURATION_MAX = 9_223_372_036_854_775_807  # a BIGINT column
+# A year in milliseconds. A BIGINT column holds far more, but playback's SQL multiplies
+# positions by 100 (continue watching's 5 % rule), which past 2^63 / 100 fails on
+# PostgreSQL; and JavaScript numbers hold every value up to here exactly.
+DURATION_MAX = 365 * 24 * 3600 * 1000
 
 FIELDS = ("id", "title", "type", "year", "genres", "platforms", "rating", "popularity", "duration_ms",
           "series_id", "season", "episode")
@@ -119,14 +123,14 @@ class ContentItem:
         popularity = d.get("popularity", 0.0)
         if not _is_number(popularity):
             bad("popularity", "must be a number")
-        elif popularity < 0:
-            bad("popularity", "must be >= 0")
+        elif not 0 <= popularity <= POPULARITY_MAX:
+            bad("popularity", f"must be between 0 and {POPULARITY_MAX:.0e}")
 
         duration = d.get("duration_ms", 0)
         if not _is_int(duration):
             bad("duration_ms", "must be an integer")
         elif not 0 <= duration <= DURATION_MAX:
-            bad("duration_ms", "must be between 0 and 2^63-1")
+            bad("duration_ms", f"must be between 0 and {DURATION_MAX} (a year)")
 
         placed = {name: d.get(name) for name in SERIES_FIELDS if d.get(name) is not None}
         series_id = placed.get("series_id")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from actors.catalog import CatalogDomain
-from actors.catalog.model import (EPISODE_MAX, ID_MAX, LABEL_MAX, LABELS_MAX, SEASON_MAX, TITLE_MAX, YEAR_MAX,
-                                   YEAR_MIN, ContentItem)
+from actors.catalog.model import (DURATION_MAX, EPISODE_MAX, ID_MAX, LABEL_MAX, LABELS_MAX, POPULARITY_MAX,
+                                   SEASON_MAX, TITLE_MAX, YEAR_MAX, YEAR_MIN, ContentItem)
 from actors.errors import InvalidParams
 from protocol import errors
 from protocol.calls import Call
@@ -21,8 +21,8 @@ _CONTENT_PROPERTIES: Schema = {
     "year": {"type": "integer", "minimum": YEAR_MIN, "maximum": YEAR_MAX},
     "genres": _LABELS, "platforms": _LABELS,
     "rating": {"type": "number", "minimum": 0, "maximum": 10},
-    "popularity": {"type": "number", "minimum": 0},
-    "duration_ms": {"type": "integer", "minimum": 0},
+    "popularity": {"type": "number", "minimum": 0, "maximum": POPULARITY_MAX},
+    "duration_ms": {"type": "integer", "minimum": 0, "maximum": DURATION_MAX, "description": "at most a year"},
     "series_id": {"type": ["string", "null"], "minLength": 1, "maxLength": ID_MAX,
                   "description": "an episode's series (an item of type series)"},
     "season": {"type": ["integer", "null"], "minimum": 1, "maximum": SEASON_MAX},

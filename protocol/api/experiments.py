@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from actors.errors import InvalidParams
 from actors.experiments import ExperimentsDomain
-from actors.experiments.model import MAX_EXPERIMENT_ID, MAX_VARIANT_NAME, MAX_VARIANTS
+from actors.experiments.model import MAX_EXPERIMENT_ID, MAX_EXPERIMENT_NAME, MAX_VARIANT_NAME, MAX_VARIANTS, MAX_WEIGHT
 from protocol import errors
 from protocol.calls import Call
 from protocol.methods import Access, Example, checked_by_domain, method
@@ -32,7 +32,7 @@ _VARIANTS = checked_by_domain(
          {"type": "array", "minItems": 1, "maxItems": MAX_VARIANTS, "items": _NAME},
          {"type": "array", "minItems": 1, "maxItems": MAX_VARIANTS, "items": {
              "title": "WeightedVariant", "type": "object",
-             "properties": {"name": _NAME, "weight": {"type": "number", "minimum": 0}},
+             "properties": {"name": _NAME, "weight": {"type": "number", "minimum": 0, "maximum": MAX_WEIGHT}},
              "required": ["name", "weight"], "additionalProperties": False}}]},
     {"type": "array", "items": {"type": ["string", "object"]}})
 _EXPERIMENT = {
@@ -97,7 +97,7 @@ METHODS = [
     method("experiments.create", create, access=Access.ADMIN, summary="Create an A/B experiment",
            params={"type": "object", "properties": {
                "id": {**_ID, "description": "letters, digits and _ . : -; also the hash seed"},
-               "name": {"type": "string"},
+               "name": {"type": "string", "minLength": 1, "maxLength": MAX_EXPERIMENT_NAME},
                "variants": _VARIANTS,
                "active": {"type": "boolean", "default": True},
                "coverage": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},

@@ -17,7 +17,7 @@ import attrs
 import trio
 
 from actors.catalog import CatalogDomain
-from actors.catalog.model import ContentItem
+from actors.catalog.model import DURATION_MAX, ContentItem
 from actors.errors import NotFound
 from actors.playback import PlaybackDomain
 from actors.playback.model import ResumeState
@@ -166,7 +166,8 @@ async def continue_watching(call: Call[Needs]) -> dict[str, object]:
 
 
 _SESSION_ID = {"type": "string", "minLength": 1, "maxLength": 128}
-_POSITION_MS = {"type": "integer", "minimum": 0, "description": "milliseconds from the start, 0..duration"}
+_POSITION_MS = {"type": "integer", "minimum": 0, "maximum": DURATION_MAX,
+                "description": "milliseconds from the start, 0..duration"}
 _CONTENT_ID = {"type": "string", "minLength": 1, "maxLength": 128}
 _RESUME = {"title": "ResumePoint", "type": "object", "properties": {
     "position_ms": {"type": "integer"}, "offer_resume": {"type": "boolean"}}, "required": ["position_ms", "offer_resume"]}

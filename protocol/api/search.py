@@ -20,15 +20,16 @@ SCOPE = "search.query"
 DEFAULT_SUGGESTIONS = 10
 
 STRINGS = {"type": "array", "items": {"type": "string", "maxLength": 64}, "maxItems": 50}
+YEAR = {"type": "integer", "minimum": 0, "maximum": 9999}
+RATING = {"type": "number", "minimum": 0, "maximum": 10}
 FILTERS_SCHEMA: Schema = {
     "title": "SearchFilters",
     "type": "object",
     "properties": {
         "genres": STRINGS, "platforms": STRINGS,
         "type": {"oneOf": [{"enum": ["movie", "series", "episode"]},
-                           {"type": "array", "items": {"enum": ["movie", "series", "episode"]}}]},
-        "year_min": {"type": "integer"}, "year_max": {"type": "integer"},
-        "rating_min": {"type": "number"}, "rating_max": {"type": "number"},
+                           {"type": "array", "maxItems": 3, "items": {"enum": ["movie", "series", "episode"]}}]},
+        "year_min": YEAR, "year_max": YEAR, "rating_min": RATING, "rating_max": RATING,
     },
     "additionalProperties": False,
 }
