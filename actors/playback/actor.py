@@ -14,7 +14,9 @@ durable within the interval plus one write, and each (user, item) costs at most 
 row per interval however fast clients send. `stopping()` writes what is left, so an
 orderly stop (SIGTERM) loses nothing; a crash of the process loses at most the last
 interval. A `playback.stop` writes at once. Sessions are rows too (written when they
-start and end), so another node, or this one after a restart, can take one over.
+start, deleted when they end), so another node, or this one after a restart, can take
+one over; storage decides which node ends a session (store.py), and a position of a
+session ended elsewhere is never written over its stop.
 
 Every change of a user's state (a stop, a mark played; positions are told by the
 domain's hot path) goes to `sync` (sync.py), and so do the sessions that end here; the
@@ -127,6 +129,7 @@ class PlaybackActor(Actor):
         self.entries: dict[Key, Entry] = {}
         self.dirty: set[Key] = set()
         self.writing = 0  # rows in a flush under way
+        self.in_flight: set[Key] = set()  # the keys of those rows
         self.misses: dict[str, None] = {}  # session ids known not to be adoptable
         self._flush_lock = trio.Lock()
 
@@ -188,6 +191,9 @@ class PlaybackActor(Actor):
             self._apply(report)
 
     def _apply(self, report: Report) -> None:
+        sid = report.key.session_id
+        if sid in self.misses or sid in self.intake.ended:
+            return  # taken while its session was ending: the stop's position stands
         key = (report.key.user_id, report.key.content_id)
         entry = self.entries.get(key)
         if entry is None:
@@ -196,7 +202,7 @@ class PlaybackActor(Actor):
             return  # an older update than the one already applied
         elif entry.dirty_since is None:
             entry.dirty_since = report.first_at
-        entry.reported(report.position_ms, report.key.duration_ms, report.updated_at, report.seq, self.rules)
+        entry.reported(report.position_ms, report.key.duration_ms, report.updated_at, report.seq, self.rules, sid)
         self.dirty.add(key)
         self.stats.unflushed = len(self.dirty) + self.writing
 
@@ -219,6 +225,7 @@ class PlaybackActor(Actor):
             if not rows:
                 return 0
             self.writing = self.stats.writing = len(rows)
+            self.in_flight = keys
             self.stats.unflushed = len(self.dirty) + self.writing
             try:
                 self.stats.statements += 1
@@ -234,6 +241,7 @@ class PlaybackActor(Actor):
                 raise
             finally:
                 self.writing = self.stats.writing = 0
+                self.in_flight = set()
                 self.stats.unflushed = len(self.dirty)
             now = trio.current_time()
             self.stats.rows_written += len(rows)
@@ -351,33 +359,75 @@ class PlaybackActor(Actor):
             session.last_seen = now
             session.position_ms = msg.position_ms
             self._apply(Report(key, msg.position_ms, self.clock_ms(), now, now, self.intake.next_seq()))
-        # The answer tells the client where it will resume: make that durable first.
-        with storage_errors():
-            await self.flush()
-        await self._end([session])
+        # Held from here: the answer comes from this entry whatever a sweep running
+        # while the end is written does to `entries` (it answered 0 once).
         entry = self.entries.get((key.user_id, key.content_id))
+        # The answer tells the client where it will resume: durable with the end.
+        if not await self._end([session]):
+            raise NotFound("playback session not found")  # another node (or stop) ended it first
         if entry is None:
             return Stopped(0, False)
         self._changed(key.user_id, key.content_id, entry, key.device_id, msg.origin)
         decision = self.rules.evaluate(entry.position_ms, key.duration_ms)
         return Stopped(decision.position_ms, decision.completed)
 
-    async def _end(self, sessions: list[Session]) -> None:
-        now_ms = self.clock_ms()
-        rows = [(s.key.session_id, now_ms, self._last_seen_ms(s, now_ms), s.position_ms) for s in sessions]
+    async def _end(self, sessions: list[Session]) -> list[Session]:
+        """End `sessions` in storage in one transaction, with the unwritten positions
+        they reported and the latest of their items; the ones this node ended (storage
+        had them open). The others ended elsewhere: they are let go too, and what they
+        reported here is forgotten."""
+        ids = {s.key.session_id for s in sessions}
+        items = {(s.key.user_id, s.key.content_id) for s in sessions}
+        rules = self.rules
+        async with self._flush_lock:
+            self._drain()
+            due = {k: e for k in self.dirty
+                   if (e := self.entries.get(k)) is not None and (e.session_id in ids or k in items)}
+            seqs = {k: e.seq for k, e in due.items()}
+            with storage_errors():
+                async with self.storage.transaction() as tx:
+                    self.stats.statements += 1
+                    ended = set(await store.end_sessions(tx, sorted(ids)))
+                    # Theirs whatever storage says now that they end here; another
+                    # session's latest on the same item only while that one is open.
+                    now = [store.position_row(k[0], k[1], e, rules) for k, e in due.items() if e.session_id in ended]
+                    behind = [store.position_row(k[0], k[1], e, rules) for k, e in due.items() if e.session_id not in ids]
+                    if now:
+                        self.stats.statements += 1
+                        await store.write_positions_now(tx, now)
+                    if behind:
+                        self.stats.statements += 1
+                        await store.write_positions(tx, behind)
+            for key, entry in due.items():
+                if entry.session_id in ended or entry.session_id not in ids:
+                    if self.entries.get(key) is entry and entry.seq == seqs[key]:
+                        self.dirty.discard(key)  # written, and nothing newer came in meanwhile
+                        entry.dirty_since = None
+            self.stats.unflushed = len(self.dirty) + self.writing
+        mine = [s for s in sessions if s.key.session_id in ended]
         for s in sessions:
             self._release(s)
-        if self.sync is not None:
-            self.sync.ended_here([s.key.session_id for s in sessions])
-        with storage_errors():
-            self.stats.statements += 1
-            await store.end_sessions(self.storage, rows)
+        self._forget_reports_of(ids - ended)
+        if self.sync is not None and mine:
+            self.sync.ended_here([s.key.session_id for s in mine])
+        return mine
+
+    def _forget_reports_of(self, session_ids: set[str]) -> None:
+        """Drop what sessions ended elsewhere reported here: storage has their stop, and
+        never takes their later positions (reads go to storage from now on)."""
+        if not session_ids:
+            return
+        for key in [k for k, e in self.entries.items() if e.session_id in session_ids]:
+            del self.entries[key]
+            self.dirty.discard(key)
+        self.stats.unflushed = len(self.dirty) + self.writing
 
     def _ended_elsewhere(self, session_ids: tuple[str, ...]) -> None:
         for sid in session_ids:
             session = self.sessions.get(sid)
             if session is not None:
                 self._release(session)
+        self._forget_reports_of(set(session_ids))
         if not session_ids:  # notices may have been lost: check every held session soon
             self.start_soon(self._recheck)
 
@@ -424,6 +474,10 @@ class PlaybackActor(Actor):
                      extra={"event": "playback.idle_closed", "count": len(idle)})
             await self._end(idle)
         await self._touch()
+        # Sessions whose node died: unseen for longer than any live node keeps one.
+        stale_ms = self.clock_ms() - int((self.settings.idle_timeout + 2 * self.settings.sweep_interval) * 1000)
+        self.stats.statements += 1
+        await store.purge_stale_sessions(self.storage, stale_ms)
         if self.sync is not None and self.sync.multi_node and self.sessions:
             await self._recheck()
         if self.writing:
@@ -453,7 +507,13 @@ class PlaybackActor(Actor):
             self.stats.statements += 1
             row = await store.get_position(self.storage, user_id, content_id)
         entry = self.entries.get(key)
-        if row is not None and (entry is None or int(row["updated_at"]) > entry.updated_at):
+        # Memory is ahead of storage only while it has something unwritten; otherwise
+        # storage is right (it refused a position of a session ended elsewhere).
+        unwritten = key in self.dirty or key in self.in_flight
+        if row is None and entry is not None and not unwritten:
+            del self.entries[key]
+            return None
+        if row is not None and (entry is None or not unwritten or int(row["updated_at"]) > entry.updated_at):
             if entry is None:
                 entry = self.entries[key] = Entry(0, 0, 0, 0)
             entry.position_ms = int(row["position_ms"])
@@ -462,6 +522,7 @@ class PlaybackActor(Actor):
             entry.played = bool(row["played"])
             entry.marked = bool(row["completed"]) and not self.rules.evaluate(
                 entry.position_ms, entry.duration_ms).completed
+            entry.session_id = ""
             entry.dirty_since = None
             self.dirty.discard(key)
             self.stats.unflushed = len(self.dirty) + self.writing

@@ -109,10 +109,13 @@ class Entry:
     dirty_since: float | None = None  # trio time of the oldest update not yet written
     played: bool = False  # see rules.PLAYED_RULES
     marked: bool = False  # completed by playback.mark_played, not by a position
+    session_id: str = ""  # the session of the report it came from ("" for a mark or a stored row)
 
-    def reported(self, position_ms: int, duration_ms: int, updated_at: int, seq: int, rules: ResumeRules) -> None:
+    def reported(self, position_ms: int, duration_ms: int, updated_at: int, seq: int, rules: ResumeRules,
+                 session_id: str = "") -> None:
         """A position came in (rules.PLAYED_RULES): finishing marks the item played, and
         nothing a position says unmarks it."""
+        self.session_id = session_id
         self.position_ms = position_ms
         self.duration_ms = duration_ms
         # Never below what this node already knows: the last update here wins, even if
@@ -126,6 +129,7 @@ class Entry:
         """playback.mark_played: played sets completed and clears the resume point;
         unplayed clears both. Later than anything this node knew of the item."""
         self.position_ms = 0
+        self.session_id = ""
         self.marked = played
         self.played = played
         self.updated_at = max(now_ms, self.updated_at + 1)

@@ -4,6 +4,15 @@
 `completed` what the resume rules said about it when it was written. Writes are
 last-write-wins on `updated_at`, so two nodes (or a late batch) never put an older
 position over a newer one.
+
+`playback_sessions` holds the open sessions only: storage is the arbiter of a session's
+end. Ending one deletes its row, and only the node whose delete found the row ended it
+(a stop elsewhere, or a second stop, finds none: -32004). The batched writes of
+positions write a row only while the session it came from is open, so a position a
+node took for a session another node had stopped (before the notice came) never lands
+over the stop's. Rows of sessions nobody holds any more (a node that died) are deleted
+once they are older than the idle timeout, by any node's sweep: a user's rows are
+bounded by their open sessions.
 """
 
 from __future__ import annotations
@@ -14,9 +23,7 @@ from actors.playback.model import Entry, Session
 from actors.playback.rules import ResumeRules
 from actors.storage import Queries
 
-UPSERT_POSITION = """
-INSERT INTO playback_positions (user_id, content_id, position_ms, duration_ms, completed, played, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+_ON_CONFLICT = """
 ON CONFLICT (user_id, content_id) DO UPDATE SET
     position_ms = excluded.position_ms, duration_ms = excluded.duration_ms,
     completed = excluded.completed,
@@ -24,7 +31,17 @@ ON CONFLICT (user_id, content_id) DO UPDATE SET
     updated_at = excluded.updated_at
 WHERE excluded.updated_at >= playback_positions.updated_at
 """
+UPSERT_POSITION = """
+INSERT INTO playback_positions (user_id, content_id, position_ms, duration_ms, completed, played, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)""" + _ON_CONFLICT
 """A position never clears `played` (rules.PLAYED_RULES): finishing sets it, the rest keep it."""
+
+UPSERT_OPEN_POSITION = """
+INSERT INTO playback_positions (user_id, content_id, position_ms, duration_ms, completed, played, updated_at)
+SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS BIGINT), CAST($4 AS BIGINT), CAST($5 AS SMALLINT),
+       CAST($6 AS SMALLINT), CAST($7 AS BIGINT)
+WHERE EXISTS (SELECT 1 FROM playback_sessions WHERE id = $8 AND ended_at IS NULL)""" + _ON_CONFLICT
+"""`UPSERT_POSITION` of a position reported in session $8, written only while it is open."""
 
 MARK_POSITION = """
 INSERT INTO playback_positions (user_id, content_id, position_ms, duration_ms, completed, played, updated_at)
@@ -41,10 +58,7 @@ INSERT INTO playback_sessions
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
 
-END_SESSION = """
-UPDATE playback_sessions SET ended_at = $1, last_seen_at = $2, position_ms = $3
-WHERE id = $4 AND ended_at IS NULL
-"""
+END_SESSION = "DELETE FROM playback_sessions WHERE id = $1 AND ended_at IS NULL RETURNING id"
 
 TOUCH_SESSION = """
 UPDATE playback_sessions SET last_seen_at = $1, position_ms = $2 WHERE id = $3 AND ended_at IS NULL
@@ -52,9 +66,10 @@ UPDATE playback_sessions SET last_seen_at = $1, position_ms = $2 WHERE id = $3 A
 
 
 def position_row(user_id: str, content_id: str, entry: Entry, rules: ResumeRules) -> tuple:
+    """The row of `entry` for `write_positions`: its values, then the session it came from."""
     completed = entry.marked or rules.evaluate(entry.position_ms, entry.duration_ms).completed
     return (user_id, content_id, entry.position_ms, entry.duration_ms, int(completed), int(completed),
-            entry.updated_at)
+            entry.updated_at, entry.session_id)
 
 
 async def write_mark(db: Queries, user_id: str, content_id: str, entry: Entry) -> None:
@@ -64,8 +79,14 @@ async def write_mark(db: Queries, user_id: str, content_id: str, entry: Entry) -
 
 
 async def write_positions(db: Queries, rows: Sequence[tuple]) -> None:
-    """One batched statement (atomic) for every row."""
-    await db.executemany(UPSERT_POSITION, rows)
+    """`position_row`s in one batched statement (atomic), each only while its session is
+    open."""
+    await db.executemany(UPSERT_OPEN_POSITION, rows)
+
+
+async def write_positions_now(db: Queries, rows: Sequence[tuple]) -> None:
+    """`position_row`s of sessions being ended in this transaction: whatever their state."""
+    await db.executemany(UPSERT_POSITION, [row[:7] for row in rows])
 
 
 async def get_position(db: Queries, user_id: str, content_id: str) -> dict[str, Any] | None:
@@ -90,11 +111,22 @@ async def get_session(db: Queries, session_id: str) -> dict[str, Any] | None:
     )
 
 
-async def end_sessions(db: Queries, ended: Iterable[tuple[str, int, int, int]]) -> None:
-    """(session_id, ended_at, last_seen_at, position_ms) for each session to close."""
-    rows = [(ended_at, last_seen, position, sid) for sid, ended_at, last_seen, position in ended]
-    if rows:
-        await db.executemany(END_SESSION, rows)
+async def end_sessions(db: Queries, session_ids: Iterable[str]) -> list[str]:
+    """End each of `session_ids` that is still open; the ones this call ended (a
+    session ended before, here or on another node, is not among them)."""
+    ended = []
+    for sid in session_ids:
+        if await db.fetch(END_SESSION, sid):
+            ended.append(sid)
+    return ended
+
+
+async def purge_stale_sessions(db: Queries, seen_before_ms: int) -> int:
+    """Delete open sessions not seen since `seen_before_ms` (their node died: a live
+    node closes them at the idle timeout) and rows of sessions ended before ended
+    sessions were deleted; how many."""
+    return await db.execute(
+        "DELETE FROM playback_sessions WHERE ended_at IS NOT NULL OR last_seen_at < $1", seen_before_ms)
 
 
 async def touch_sessions(db: Queries, touched: Iterable[tuple[str, int, int]]) -> None:
@@ -105,14 +137,15 @@ async def touch_sessions(db: Queries, touched: Iterable[tuple[str, int, int]]) -
 
 
 async def ended_among(db: Queries, session_ids: list[str]) -> list[str]:
-    """Those of `session_ids` whose row says they ended."""
+    """Those of `session_ids` that are not open in storage (ended, or gone)."""
     ended: list[str] = []
     for start in range(0, len(session_ids), 500):
         chunk = session_ids[start:start + 500]
         marks = ", ".join(f"${i + 1}" for i in range(len(chunk)))
-        rows = await db.fetch(f"SELECT id FROM playback_sessions WHERE id IN ({marks}) AND ended_at IS NOT NULL",
+        rows = await db.fetch(f"SELECT id FROM playback_sessions WHERE id IN ({marks}) AND ended_at IS NULL",
                               *chunk)
-        ended.extend(r["id"] for r in rows)
+        open_ = {r["id"] for r in rows}
+        ended.extend(sid for sid in chunk if sid not in open_)
     return ended
 
 

@@ -36,8 +36,6 @@ def cluster(tmp_path: Path, pg_url: str, redis_url: str) -> Iterator[list[Node]]
             node.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: a playback session stopped on node 2 still takes positions and a "
-                                       "second stop on node 1, which overwrite the stopped position")
 def test_a_session_stopped_on_one_node_takes_no_more_writes_on_another(cluster: list[Node]) -> None:
     one, two = cluster
     with RawClient.open(one.url, one.token("admin")) as admin:
