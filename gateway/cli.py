@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds within which a refresh token's direct predecessor answers the same tokens "
                             "again, 0 to 300, 0 turns it off (env MG_REFRESH_REUSE_INTERVAL)")
 
-    _add_transport_limits(serve)
+    _add_limits(serve)
 
     migrate = sub.add_parser("migrate", help="apply pending migrations and exit")
     _add_common(migrate)
@@ -176,8 +176,28 @@ TRANSPORT_OPTIONS = (  # flag, env, type, default, help; README "Limits" says mo
 )
 
 
-def _add_transport_limits(p: argparse.ArgumentParser) -> None:
-    for flag, env, kind, default, text in TRANSPORT_OPTIONS:
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+_count.__name__ = "count (0 or more)"
+
+WRITE_OPTIONS = (  # what callers may make a node store; README "Limits" says more
+    ("--register-rate", "MG_REGISTER_RATE", _rate, "10",
+     "new accounts per second per node, after a burst of ten seconds' worth; 0: none"),
+    ("--assign-record-rate", "MG_ASSIGN_RECORD_RATE", _rate, "50",
+     "first assignments recorded per second per node for anonymous callers and users naming another id, "
+     "after a burst of ten seconds' worth; 0: none recorded"),
+    ("--assign-record-per-connection", "MG_ASSIGN_RECORD_PER_CONNECTION", _count, "100",
+     "first assignments recorded per connection for anonymous callers and users naming another id"),
+)
+
+
+def _add_limits(p: argparse.ArgumentParser) -> None:
+    for flag, env, kind, default, text in TRANSPORT_OPTIONS + WRITE_OPTIONS:
         p.add_argument(flag, type=kind, default=_env(env, default),
                        help=f"{text} (env {env})")
 
@@ -187,7 +207,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "host", "port", "admin_port", "jwt_secret", "shutdown_timeout", "db_pool_size", "db_timeout",
         "playback_flush_interval", "playback_idle_timeout", "admin_host", "allowed_origins", "rate_limit",
         "rate_burst", "handshake_timeout", "max_handshake_bytes", "max_message_bytes", "max_partial_bytes",
-        "message_timeout", "refresh_reuse_interval") if hasattr(args, name)}
+        "message_timeout", "refresh_reuse_interval", "register_rate", "assign_record_rate",
+        "assign_record_per_connection") if hasattr(args, name)}
     return Config(
         data_dir=Path(args.data_dir),
         database_url=args.database_url,

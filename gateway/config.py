@@ -39,6 +39,10 @@ class Config:
     max_message_bytes: int = 1 << 20
     max_partial_bytes: int = 64 << 20
     message_timeout: float = 15.0
+    # What callers may make a node store (README "Limits").
+    register_rate: float = 10.0
+    assign_record_rate: float = 50.0
+    assign_record_per_connection: int = 100
 
     @property
     def effective_database_url(self) -> str:

@@ -40,11 +40,19 @@ def watch_experiments(metrics: Metrics, experiments: ExperimentsDomain) -> None:
     metrics.add_callback_counter(
         "mg_experiments_lookups", "Assignments that needed a storage read", ("kind",),
         lambda: [(("recorded_variant",), float(table.lookups))])
+    metrics.add_callback_counter(
+        "mg_experiments_unrecorded", "First answers given but not recorded: past the quota of callers "
+        "not vouched for, by the limit (connection, node)", ("limit",),
+        lambda: [((limit,), float(n)) for limit, n in table.quota.refused.items()])
 
 
 def watch_tokens(metrics: Metrics, tokens: TokensDomain) -> None:
     revoked = tokens.guard.state.revoked
     limiter = tokens.accounts.hashes.limiter
+    registrations = tokens.accounts.registrations
+    metrics.add_callback_counter(
+        "mg_tokens_registrations_refused", "auth.register refused past the node's rate of new accounts", (),
+        lambda: [((), float(registrations.refused["node"]))])
     metrics.add_callback_gauge(
         "mg_tokens_state", "Revoked families held in memory; password hashes running and waiting", "what",
         lambda: [("revoked_families", float(len(revoked))),

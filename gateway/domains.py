@@ -15,6 +15,7 @@ import attrs
 from actors import catalog, experiments, playback, search, tokens
 from actors.env import DomainEnv
 from actors.playback.model import PlaybackSettings
+from actors.quota import QuotaLimits
 from actors.tokens.settings import TokenSettings
 from gateway import domain_metrics
 from gateway.config import Config
@@ -58,7 +59,8 @@ def start_domains(config: Config, env: DomainEnv, jwt_secret: str, metrics: Metr
         search=search_,
         tokens=tokens.start(env, TokenSettings.from_config(config), jwt_secret,
                             on_revoked=revocations.close_families),
-        experiments=experiments.start(env),
+        experiments=experiments.start(env, experiments.ExperimentsSettings(records=QuotaLimits(
+            rate=config.assign_record_rate, per_connection=config.assign_record_per_connection))),
         playback=playback.start(
             env, PlaybackSettings(flush_interval=config.playback_flush_interval,
                                   idle_timeout=config.playback_idle_timeout),

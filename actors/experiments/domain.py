@@ -29,7 +29,8 @@ from actors.experiments.messages import (
     UpdateExperiment,
 )
 from actors.experiments.model import Experiment, create_experiment
-from actors.experiments.table import Assignment, AssignmentTable, LookupNeeded
+from actors.quota import Quota, QuotaLimits
+from actors.experiments.table import RECORD_LIMITS, Assignment, AssignmentTable, LookupNeeded
 from actors.paging import Page, Slice
 from actors.storage import Storage
 from runtime import Shared
@@ -45,6 +46,7 @@ class ExperimentsSettings:
     admin_timeout: float = 30.0  # create, update (which first writes this node's buffers), stats
     flush_interval: float = 1.0
     resync_interval: float = 30.0
+    records: QuotaLimits = RECORD_LIMITS  # first answers recorded for callers not vouched for (table.py)
 
 
 class ExperimentsDomain:
@@ -54,28 +56,31 @@ class ExperimentsDomain:
     def __init__(self, env: DomainEnv, settings: ExperimentsSettings, table: AssignmentTable | None = None) -> None:
         self.settings = settings
         self._storage: Storage = env.storage
-        self.table = Shared(NAME, table if table is not None else AssignmentTable())
+        self.table = Shared(NAME, table if table is not None else AssignmentTable(quota=Quota(settings.records)))
         self.children = [self.table.child(
             lambda table: ExperimentsActor(env.storage, env.kv, env.node_id, table,
                                            flush_interval=settings.flush_interval,
                                            resync_interval=settings.resync_interval),
             shutdown_timeout=10.0)]
 
-    async def assign(self, experiment_id: str, user_id: str) -> Assignment:
+    async def assign(self, experiment_id: str, user_id: str, owner: object = None) -> Assignment:
         """The user's variant, counted as an exposure when inside the experiment.
         `NotFound` for an unknown experiment; `TimedOut` if a needed read of the
-        user's recorded variant takes longer than `lookup_timeout`."""
-        answer = self.table.state.assign(experiment_id, user_id)
+        user's recorded variant takes longer than `lookup_timeout`. `owner`: for a
+        caller the gateway cannot vouch for (anonymous, or naming another user), the
+        connection whose first answers are recorded only under the quota (table.py);
+        None records every first answer."""
+        answer = self.table.state.assign(experiment_id, user_id, owner)
         if isinstance(answer, LookupNeeded):
-            return await self._look_up(answer)
+            return await self._look_up(answer, owner)
         return answer
 
-    async def _look_up(self, needed: LookupNeeded) -> Assignment:
+    async def _look_up(self, needed: LookupNeeded, owner: object) -> Assignment:
         experiment_id, user_id = needed.experiment_id, needed.user_id
         with trio.move_on_after(self.settings.lookup_timeout):
             with storage_errors():
                 recorded = await store.recorded_variant(self._storage, experiment_id, user_id)
-            return self.table.state.resolve(experiment_id, user_id, recorded)
+            return self.table.state.resolve(experiment_id, user_id, recorded, owner)
         raise TimedOut("Timed out reading the recorded assignment")
 
     async def create(self, params: Mapping[str, object]) -> Experiment:

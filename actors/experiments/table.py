@@ -19,6 +19,16 @@ actor incarnations, so a restart loses neither buffered records nor cached answe
 Only a user in a disputed bucket with none of those gets `LookupNeeded`: the caller
 reads the recorded variant from storage and calls `resolve` (`ExperimentsDomain.assign`
 does both).
+
+A first answer is recorded (a row, written behind) so that it sticks when weights or
+coverage change later. Recording costs storage, and `experiments.assign` is open to
+anyone with any user id (one anonymous connection naming fresh ids grew the database by
+about 20 MB/s). So a first answer asked for by a caller the gateway cannot vouch for
+(`owner` given: its connection; an anonymous caller, or a user naming another id) is
+recorded only under `quota`: `RECORD_LIMITS` by default, per connection and per node.
+Past it, it is answered alike but neither recorded nor cached (so that the user's own
+first call later still records it): it is what the hash says, the same on every node,
+until a weight or coverage change may move it.
 """
 
 from __future__ import annotations
@@ -38,10 +48,15 @@ from actors.experiments.buckets import (
 )
 from actors.experiments.cache import OUTSIDE, AnswerCache, Known
 from actors.experiments.model import Experiment
+from actors.quota import Quota, QuotaLimits
 from actors.experiments.store import StoredExperiment
 from actors.experiments.writes import Part, Unwritten, WriteBehind
 
-__all__ = ["Assignment", "AssignmentTable", "Live", "LookupNeeded", "stored_claims"]
+__all__ = ["RECORD_LIMITS", "Assignment", "AssignmentTable", "Live", "LookupNeeded", "stored_claims"]
+
+RECORD_LIMITS = QuotaLimits(rate=50.0, per_connection=100)
+"""First answers recorded for callers not vouched for: 100 per connection, 50 a second
+per node after a burst of 500."""
 
 
 @attrs.frozen
@@ -110,7 +125,9 @@ class AssignmentTable:
         max_pending: int = 500_000,
         flush_batch: int = 20_000,
         on_backlog: Callable[[], None] | None = None,
+        quota: Quota | None = None,
     ) -> None:
+        self.quota = quota if quota is not None else Quota(RECORD_LIMITS)
         self.cache = AnswerCache(cache_size)
         self.writes = WriteBehind(flush_batch=flush_batch, max_pending=max_pending, on_backlog=on_backlog)
         self.live: dict[str, Live] = {}
@@ -118,9 +135,11 @@ class AssignmentTable:
 
     # ----------------------------------------------------------------- hot path
 
-    def assign(self, experiment_id: str, user_id: str) -> Assignment | LookupNeeded:
+    def assign(self, experiment_id: str, user_id: str, owner: object = None) -> Assignment | LookupNeeded:
         """The user's answer, counted as an exposure when inside the experiment; or
-        `LookupNeeded`. Raises `NotFound` for an unknown experiment."""
+        `LookupNeeded`. Raises `NotFound` for an unknown experiment. `owner`: the
+        connection of a caller who is not vouched for (a first answer is then recorded
+        only under the quota); None for one who is."""
         live = self.live.get(experiment_id)
         if live is None:
             raise NotFound(f"experiment {experiment_id!r} not found")
@@ -142,9 +161,9 @@ class AssignmentTable:
         index = live.table[bucket]
         if index == OUT:
             return live.out
-        return self._answer(live, user_id, index, True)
+        return self._answer(live, user_id, index, True, owner)
 
-    def resolve(self, experiment_id: str, user_id: str, recorded: str | None) -> Assignment:
+    def resolve(self, experiment_id: str, user_id: str, recorded: str | None, owner: object = None) -> Assignment:
         """`assign` after a `LookupNeeded`, with the variant storage holds (or None)."""
         live = self.live.get(experiment_id)
         if live is None:
@@ -163,13 +182,15 @@ class AssignmentTable:
         if index == OUT:
             self.cache.put(live.known, user_id, OUTSIDE)
             return live.out
-        return self._answer(live, user_id, index, True)
+        return self._answer(live, user_id, index, True, owner)
 
-    def _answer(self, live: Live, user_id: str, index: int, first: bool) -> Assignment:
+    def _answer(self, live: Live, user_id: str, index: int, first: bool, owner: object = None) -> Assignment:
         live.exposures[index] += 1
-        self.cache.put(live.known, user_id, index)
         if first:
+            if owner is not None and not self.quota.take(owner):
+                return live.inside[index]  # past the quota: given, not recorded, not cached
             self.writes.record(live.unwritten, user_id, index)
+        self.cache.put(live.known, user_id, index)
         return live.inside[index]
 
     # ------------------------------------------------------------------ gauges

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import attrs
@@ -27,6 +29,7 @@ from actors.errors import (
     storage_errors,
 )
 from actors.kv import KV, MemoryKV
+from actors.quota import Quota
 from actors.storage import Storage, UniqueViolation
 from actors.tokens import store
 from actors.tokens.crypto import (
@@ -50,6 +53,7 @@ USER_ROLES = ["user"]
 ADMIN_ROLES = ["user", "admin"]
 MAX_DISPLAY_NAME = 100
 REUSE_REASON = "refresh_token_reuse"
+SUPERSEDED_REASON = "too_many_logins"
 _INVALID_REFRESH = "Invalid or expired refresh token"
 
 OnRevoked = Callable[[str, int, str], Awaitable[None]]
@@ -119,12 +123,36 @@ async def create_user(
 class HashPool:
     """Runs Argon2 in worker threads: at most `threads` at once, at most `queue`
     waiting; past that a login is refused with `Overloaded` at once, so a flood of
-    logins can neither take every worker thread nor pile up without bound."""
+    logins can neither take every worker thread nor pile up without bound. One
+    connection may have at most `per_connection` logins or registrations in progress
+    (`slot`), so that one connection cannot fill the queue for everyone."""
 
-    def __init__(self, hasher: PasswordHasher | None, *, threads: int, queue: int) -> None:
+    def __init__(self, hasher: PasswordHasher | None, *, threads: int, queue: int, per_connection: int = 2) -> None:
         self.hasher = hasher
         self.limiter = trio.CapacityLimiter(threads)
         self.queue = queue
+        self.per_connection = per_connection
+        self._in_progress: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
+
+    @asynccontextmanager
+    async def slot(self, owner: object = None) -> AsyncIterator[None]:
+        """One of `owner`'s (a connection's) password checks in progress; `Overloaded`
+        when it has `per_connection` already. None: not counted (the CLI, tests)."""
+        if owner is None:
+            yield
+            return
+        busy = self._in_progress.get(owner, 0)
+        if busy >= self.per_connection:
+            raise Overloaded("Too many logins at once on this connection, retry later", retry_after=0.25)
+        self._in_progress[owner] = busy + 1
+        try:
+            yield
+        finally:
+            left = self._in_progress.get(owner, 1) - 1
+            if left:
+                self._in_progress[owner] = left
+            else:
+                self._in_progress.pop(owner, None)
 
     async def prepare(self) -> None:
         if self.hasher is None:
@@ -180,7 +208,9 @@ class Accounts:
         self.codec = codec
         self.settings = settings
         self.clock = clock
-        self.hashes = hashes or HashPool(None, threads=settings.hash_threads, queue=settings.hash_queue)
+        self.hashes = hashes or HashPool(None, threads=settings.hash_threads, queue=settings.hash_queue,
+                                         per_connection=settings.hashes_per_connection)
+        self.registrations = Quota(settings.registrations)
         # The login lock counts in `kv` (shared on Redis); in process without one.
         self.lock = LoginLock(kv if kv is not None else MemoryKV(), settings.throttle, clock)
         self.on_revoked = on_revoked
@@ -196,9 +226,19 @@ class Accounts:
 
     # ------------------------------------------------------------------ accounts
 
-    async def register(self, email: object, password: object, display_name: object = None) -> str:
-        return await insert_new_user(self.storage, self.hashes.hash, email=email, password=password,
-                                     display_name=display_name, now_ms=ms(self.clock()))
+    async def register(self, email: object, password: object, display_name: object = None,
+                       owner: object = None) -> str:
+        """A new account; `Overloaded` past the node's rate of new accounts or while
+        `owner` (the caller's connection) has its password checks in progress."""
+        normalize_email(email)
+        validate_password(password)
+        _display_name(display_name, "")
+        async with self.hashes.slot(owner):
+            if not self.registrations.take():
+                raise Overloaded("Too many new accounts, retry later",
+                                 retry_after=min(60.0, self.registrations.retry_after()))
+            return await insert_new_user(self.storage, self.hashes.hash, email=email, password=password,
+                                         display_name=display_name, now_ms=ms(self.clock()))
 
     async def profile(self, user_id: str) -> dict[str, Any]:
         with storage_errors():
@@ -215,7 +255,7 @@ class Accounts:
 
     # --------------------------------------------------------------------- login
 
-    async def login(self, email: object, password: object) -> Grant:
+    async def login(self, email: object, password: object, owner: object = None) -> Grant:
         """A new token family for valid credentials.
 
         A wrong password and an unknown (or malformed) e-mail give the same
@@ -223,6 +263,10 @@ class Accounts:
         e-mail is counted by the login lock as it is admitted, before that work; past
         the policy's limit, `Overloaded` (with `retry_after`) until the lock ends.
         """
+        async with self.hashes.slot(owner):
+            return await self._login(email, password)
+
+    async def _login(self, email: object, password: object) -> Grant:
         if not isinstance(password, str):
             password = ""
         try:
@@ -261,6 +305,15 @@ class Accounts:
                 await store.insert_refresh_token(
                     tx, hash_refresh_token(refresh), family_id, None, ms(now), family_expires,
                     min(family_expires, ms(now + s.refresh_idle_ttl)))
+                # At most `max_families_per_user` logins at once: one more ends the oldest.
+                superseded = await store.families_past(tx, user_id, ms(now), s.max_families_per_user)
+                for old in superseded:
+                    await store.revoke_family(tx, old, ms(now), SUPERSEDED_REASON)
+        for old in superseded:
+            log.info("token family %s revoked: more than %d logins", old, s.max_families_per_user,
+                     extra={"event": "tokens.family_superseded", "family_id": old})
+            if self.on_revoked is not None:
+                await self.on_revoked(old, ms(now), SUPERSEDED_REASON)
         return self._grant(user_id, family_id, roles, refresh)
 
     def _grant(self, user_id: str, family_id: str, roles: list[str], refresh: str) -> Grant:
@@ -308,6 +361,8 @@ class Accounts:
                             await store.insert_refresh_token(
                                 tx, hash_refresh_token(successor), family_id, token_hash, now_ms,
                                 expires, min(expires, ms(now + s.refresh_idle_ttl)), sealed)
+                            # A family keeps its newest tokens only: rows per login are bounded.
+                            await store.prune_spent_tokens(tx, family_id, s.max_tokens_per_family)
                     elif outcome == "spent":
                         # Read after any concurrent rotation of this token committed
                         # (its row lock on PostgreSQL, the single writer on SQLite).

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import attrs
 
 from actors.kv import AttemptPolicy
+from actors.quota import QuotaLimits
 from actors.tokens.crypto import PasswordHasher
 
 log = logging.getLogger("actors.tokens")
@@ -37,6 +38,10 @@ class TokenSettings:
     throttle: AttemptPolicy = AttemptPolicy()  # the login lock (see throttle.LoginLock)
     hash_threads: int = 2  # Argon2 computations at once (each ~0.1 s of CPU)
     hash_queue: int = 64  # logins waiting for a hash slot before -32006
+    hashes_per_connection: int = 2  # logins and registrations of one connection at once
+    registrations: QuotaLimits = QuotaLimits(rate=10.0)  # new accounts a second per node
+    max_families_per_user: int = 100  # logins (token families) a user holds; one more ends the oldest
+    max_tokens_per_family: int = 1000  # refresh tokens kept per family; older spent ones are deleted
     housekeeping_interval: float = 3600.0  # purging expired families
     fallback_poll: float = 1.0  # re-reading revocations while pub/sub is down
 
@@ -45,7 +50,9 @@ class TokenSettings:
         """Settings from the gateway `Config` (fields it lacks keep their defaults)."""
         ttl = getattr(config, "access_token_ttl", 900)
         reuse = getattr(config, "refresh_reuse_interval", 30.0)
-        return cls(access_ttl=max(1, int(round(float(ttl)))), refresh_reuse_interval=float(reuse))
+        register_rate = getattr(config, "register_rate", 10.0)
+        return cls(access_ttl=max(1, int(round(float(ttl)))), refresh_reuse_interval=float(reuse),
+                   registrations=QuotaLimits(rate=float(register_rate)))
 
 
 class Clock:

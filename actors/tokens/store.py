@@ -139,6 +139,25 @@ async def revoked_since(q: Queries, since_ms: int) -> list[dict[str, Any]]:
     )
 
 
+async def families_past(q: Queries, user_id: str, now_ms: int, keep: int) -> list[str]:
+    """The user's live families (unrevoked, unexpired) beyond the `keep` newest."""
+    rows = await q.fetch(
+        "SELECT id FROM token_families WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2"
+        " ORDER BY created_at DESC, id DESC LIMIT 1000 OFFSET $3",
+        user_id, now_ms, keep,
+    )
+    return [r["id"] for r in rows]
+
+
+async def prune_spent_tokens(q: Queries, family_id: str, keep: int) -> int:
+    """Delete the family's spent refresh tokens older than its `keep` newest tokens."""
+    return await q.execute(
+        "DELETE FROM refresh_tokens WHERE family_id = $1 AND used_at IS NOT NULL AND issued_at <"
+        " (SELECT issued_at FROM refresh_tokens WHERE family_id = $1 ORDER BY issued_at DESC LIMIT 1 OFFSET $2)",
+        family_id, keep,
+    )
+
+
 async def purge_expired_families(q: Queries, now_ms: int) -> int:
     """Drop families past their absolute expiry; their refresh tokens go with them."""
     await q.execute(

@@ -3,7 +3,9 @@
 `experiments.assign` takes `user_id` or, without it, the authenticated caller's id; a
 call with neither is invalid params (-32602, field `user_id`): the method is open to
 anyone, and what is missing is an input the caller can give. It is answered from
-memory, without an ask (see `ExperimentsDomain.assign`).
+memory, without an ask (see `ExperimentsDomain.assign`). A first answer is recorded
+(sticky) for an authenticated caller asking for itself and for an admin; for anyone
+else only under a quota per connection and per node (actors/experiments/table.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from actors.experiments.model import MAX_EXPERIMENT_ID, MAX_EXPERIMENT_NAME, MAX
 from protocol import errors
 from protocol.calls import Call
 from protocol.methods import Access, Example, checked_by_domain, method
+
+ADMIN = "admin"
 from protocol.paging import PAGE_INFO_SCHEMA, PAGING_SCHEMA
 
 LIST_SCOPE = "experiments.list"
@@ -83,12 +87,15 @@ async def stats(call: Call[ExperimentsDomain]) -> dict[str, object]:
 async def assign(call: Call[ExperimentsDomain]) -> dict[str, object]:
     experiment_id = call.params["experiment_id"]
     user_id = call.params.get("user_id")
+    principal = call.caller.principal
     if user_id is None:
-        principal = call.caller.principal
         if principal is None:
             raise InvalidParams("user_id", "is required when the connection is not authenticated")
         user_id = principal.sub
-    answer = await call.domain.assign(experiment_id, user_id)
+    # Vouched for: a user asking for itself, an admin. Anyone else's first answers are
+    # recorded under the quota of their connection and of the node.
+    vouched = principal is not None and (user_id == principal.sub or ADMIN in principal.roles)
+    answer = await call.domain.assign(experiment_id, user_id, None if vouched else call.caller)
     return {"experiment_id": experiment_id, "user_id": user_id,
             "variant": answer.variant, "in_experiment": answer.in_experiment}
 
@@ -97,7 +104,9 @@ METHODS = [
     method("experiments.create", create, access=Access.ADMIN, summary="Create an A/B experiment",
            params={"type": "object", "properties": {
                "id": {**_ID, "description": "letters, digits and _ . : -; also the hash seed"},
-               "name": {"type": "string", "minLength": 1, "maxLength": MAX_EXPERIMENT_NAME},
+               # Checked by the model with the id and the variants, every problem at once.
+               "name": checked_by_domain({"type": "string", "minLength": 1, "maxLength": MAX_EXPERIMENT_NAME},
+                                         {"type": "string"}),
                "variants": _VARIANTS,
                "active": {"type": "boolean", "default": True},
                "coverage": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},

@@ -104,16 +104,17 @@ class BearerCheck:
 async def register(call: Call[Needs]) -> dict[str, object]:
     params = call.params
     user_id = await call.domain.tokens.accounts.register(params["email"], params["password"],
-                                                         params.get("display_name"))
+                                                         params.get("display_name"), owner=call.caller)
     return {"user_id": user_id}
 
 
 async def login(call: Call[Needs]) -> dict[str, object]:
     email = call.params["email"]
     try:
-        grant = await call.domain.tokens.accounts.login(email, call.params["password"])
+        grant = await call.domain.tokens.accounts.login(email, call.params["password"], owner=call.caller)
     except (InvalidCredentials, Overloaded) as exc:
-        # Overloaded: the e-mail is locked after repeated failures, or too many logins wait.
+        # Overloaded: the e-mail is locked after repeated failures, too many logins wait,
+        # or this connection has its password checks in progress already.
         reason = "invalid_credentials" if isinstance(exc, InvalidCredentials) else "overloaded"
         call.domain.audit.login_failed(call.caller.peer, email, reason)
         raise

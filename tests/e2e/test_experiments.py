@@ -3,6 +3,8 @@ what, validation errors with their fields, paging, assignment defaults, stats.""
 
 from __future__ import annotations
 
+import math
+import time
 from collections import Counter
 from typing import Any
 
@@ -149,7 +151,10 @@ async def test_assign_defaults_to_the_caller(gateway: Any) -> None:
 
 @pytest.mark.gateway_config(rate_limit=0)  # 2,000 calls in a row on one connection
 async def test_assignments_stats_and_stickiness_over_the_wire(gateway: Any) -> None:
-    async with connect(gateway.url, await admin_token(gateway)) as admin, connect(gateway.url) as client:
+    # A service assigning on behalf of its users connects as an admin: every first
+    # answer it asks for is recorded (an anonymous caller's only under a quota).
+    token = await admin_token(gateway)
+    async with connect(gateway.url, token) as admin, connect(gateway.url, token) as client:
         await admin.call("experiments.create", {"id": "e", "name": "E", "variants": ["a", "b"]})
         ids = [f"user-{i}" for i in range(1000)]
         first = [await client.call("experiments.assign", {"experiment_id": "e", "user_id": u}) for u in ids]
@@ -190,3 +195,44 @@ async def test_buffers_show_in_metrics(gateway: Any) -> None:
     assert b'mg_experiments_buffered{kind="cached"} 5' in body
     assert b"# TYPE mg_experiments_lookups_total counter" in body  # it only grows
     assert b'mg_experiments_lookups_total{kind="recorded_variant"} 0' in body
+
+
+async def recorded_rows(gateway: Any, experiment_id: str) -> int:
+    await gateway.app.domains.experiments.flush()
+    return int(await gateway.app.services.storage.fetchval(
+        "SELECT count(*) FROM experiment_assignments WHERE experiment_id = $1", experiment_id))
+
+
+@pytest.mark.gateway_config(rate_limit=0, assign_record_per_connection=30, assign_record_rate=5)
+async def test_first_answers_of_callers_not_vouched_for_are_recorded_under_a_quota(gateway: Any) -> None:
+    """Recorded at once: a user asking for itself, an admin for anyone. Anyone else
+    (anonymous, a user naming another id): 30 per connection, and on the node 5 a
+    second after a burst of 50. Past it the same answer is given, not recorded: it
+    sticks only until a weight change moves its bucket; recorded ones stick."""
+    started = time.monotonic()  # the node's bucket started full about now, and refills at 5/s
+    async with connect(gateway.url, await admin_token(gateway)) as admin:
+        await admin.call("experiments.create", {"id": "e", "name": "E", "variants": ["a", "b"]})
+    someone = await new_user(gateway)
+    async with connect(gateway.url) as anonymous:
+        first = {u: (await anonymous.call("experiments.assign", {"experiment_id": "e", "user_id": u}))["variant"]
+                 for u in [f"anon-{i}" for i in range(40)]}
+    assert await recorded_rows(gateway, "e") == 30  # the connection's 30
+    async with connect(gateway.url, someone["access_token"]) as user:
+        for i in range(40):  # another id each: not vouched for either
+            await user.call("experiments.assign", {"experiment_id": "e", "user_id": f"other-{i}"})
+        await user.call("experiments.assign", {"experiment_id": "e"})  # itself: recorded whatever the quota
+    refilled = math.ceil(5 * (time.monotonic() - started))
+    rows = await recorded_rows(gateway, "e")
+    assert 30 + 20 + 1 <= rows <= 30 + 20 + 1 + refilled  # the node's burst of 50 (and its refill) spent
+    _, body = await http_get(gateway.admin + "/metrics")
+    assert b'mg_experiments_unrecorded_total{limit="connection"} 10.0' in body
+    assert f'mg_experiments_unrecorded_total{{limit="node"}} {20 - (rows - 51)}.0'.encode() in body
+    recorded = dict(list(first.items())[:30])
+    async with connect(gateway.url, await admin_token(gateway)) as admin:
+        await admin.call("experiments.update", {"id": "e", "variants": [{"name": "a", "weight": 1},
+                                                                        {"name": "b", "weight": 99}]})
+        again = {u: (await admin.call("experiments.assign", {"experiment_id": "e", "user_id": u}))["variant"]
+                 for u in first}
+    assert {u: again[u] for u in recorded} == recorded  # sticky
+    moved = [u for u in first if u not in recorded and again[u] != first[u]]
+    assert moved, "an unrecorded answer follows the new weights (a 1/99 split moves most of arm a)"

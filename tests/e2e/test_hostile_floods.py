@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.auth_helpers import fresh_email
 from tests.e2e.node import Node, unique
 from tests.e2e.rawws import TEXT, RawClient, encode_frame
@@ -148,8 +146,6 @@ def _database_bytes(data_dir: Path) -> int:
 ANONYMOUS_STORAGE_BOUND = 256 << 10
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: experiments.assign records a sticky assignment for every "
-                                       "user_id an anonymous caller names: 19,000 grow the database by ~1.2 MB")
 def test_anonymous_callers_cannot_grow_storage_without_bound(node: Node) -> None:
     """19,000 first assignments of made-up user ids from 100 anonymous connections (190
     each, under the rate limit's burst). Bound: the database grows by at most 256 KiB

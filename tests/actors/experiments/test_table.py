@@ -28,6 +28,7 @@ from actors.experiments.store import StoredExperiment
 from actors.experiments.table import Assignment, AssignmentTable, LookupNeeded
 from actors.experiments.writes import runs_of
 from actors.kv import MemoryKV
+from actors.quota import Quota, QuotaLimits
 from runtime import Registry
 from tests.actors.experiments.oracle import assign
 
@@ -294,3 +295,38 @@ async def test_a_look_up_is_bounded(autojump_clock: object) -> None:
         await domain.assign("exp", user)
     assert trio.current_time() - start == pytest.approx(1.0)
     assert not table.pending_count()  # nothing recorded for an unanswered call
+
+
+# ------------------------------------------------------- callers not vouched for
+
+
+class Connection:
+    """Stands for a client connection (the quota holds it weakly, as the real one)."""
+
+
+def test_first_answers_past_the_quota_are_given_but_neither_recorded_nor_cached() -> None:
+    table = AssignmentTable(quota=Quota(QuotaLimits(rate=1000.0, per_connection=3)))
+    table.install(stored(make()))
+    anonymous = Connection()
+    answers = [table.assign("exp", user, anonymous) for user in USERS[:5]]
+    assert answers == [table.assign("exp", user) for user in USERS[:5]]  # the same answers either way
+    assert table.pending_count() == 5  # 3 under the quota, then the two asked for by someone vouched for
+    assert table.quota.refused == {"connection": 2, "node": 0}
+    assert [table.is_cached("exp", u) for u in USERS[:5]] == [True] * 5
+    # Past the quota again: nothing recorded, nothing kept.
+    extra = table.assign("exp", USERS[10], anonymous)
+    assert isinstance(extra, Assignment) and not table.is_cached("exp", USERS[10])
+    assert table.pending_count() == 5
+    # Another connection has its own count; the node's bucket counts them all.
+    table.assign("exp", USERS[11], Connection())
+    assert table.pending_count() == 6
+
+
+def test_at_rate_zero_no_first_answer_of_such_callers_is_recorded() -> None:
+    table = AssignmentTable(quota=Quota(QuotaLimits(rate=0.0, per_connection=100)))
+    table.install(stored(make()))
+    for user in USERS[:20]:
+        table.assign("exp", user, Connection())
+    assert table.pending_count() == 0 and table.quota.refused["node"] == 20
+    table.assign("exp", USERS[0])  # vouched for: recorded
+    assert table.pending_count() == 1
