@@ -407,27 +407,28 @@ class PlaybackActor(Actor):
         mine = [s for s in sessions if s.key.session_id in ended]
         for s in sessions:
             self._release(s)
-        self._forget_reports_of(ids - ended)
+        self._forget_reports_of([s for s in sessions if s.key.session_id not in ended])
         if self.sync is not None and mine:
             self.sync.ended_here([s.key.session_id for s in mine])
         return mine
 
-    def _forget_reports_of(self, session_ids: set[str]) -> None:
-        """Drop what sessions ended elsewhere reported here: storage has their stop, and
-        never takes their later positions (reads go to storage from now on)."""
-        if not session_ids:
-            return
-        for key in [k for k, e in self.entries.items() if e.session_id in session_ids]:
-            del self.entries[key]
-            self.dirty.discard(key)
+    def _forget_reports_of(self, sessions: list[Session]) -> None:
+        """Drop what sessions ended elsewhere reported here (their item's entry, if its
+        latest report is theirs): storage has their stop and never takes their later
+        positions, so reads go to storage from now on."""
+        for session in sessions:
+            key = (session.key.user_id, session.key.content_id)
+            entry = self.entries.get(key)
+            if entry is not None and entry.session_id == session.key.session_id:
+                del self.entries[key]
+                self.dirty.discard(key)
         self.stats.unflushed = len(self.dirty) + self.writing
 
     def _ended_elsewhere(self, session_ids: tuple[str, ...]) -> None:
-        for sid in session_ids:
-            session = self.sessions.get(sid)
-            if session is not None:
-                self._release(session)
-        self._forget_reports_of(set(session_ids))
+        held = [s for sid in session_ids if (s := self.sessions.get(sid)) is not None]
+        for session in held:
+            self._release(session)
+        self._forget_reports_of(held)
         if not session_ids:  # notices may have been lost: check every held session soon
             self.start_soon(self._recheck)
 
