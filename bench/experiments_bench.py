@@ -3,9 +3,12 @@
 1. Through a real gateway process (SQLite), same client, same run, rounds interleaved:
    closed-loop `system.ping` vs `experiments.assign` with a fresh user id per call
    (first assignment: hash + record + count) and with returning users (a pool of
-   10,000 ids: sticky cache hits). Prints median requests per second and the median
-   of the rounds' ratios assign/ping, each round against its own ping run (target
-   >= 0.9), and the server's CPU time per request (from /proc/<pid>/stat) of each. This machine is noisy: use many short rounds (--rounds 30 --seconds 0.5)
+   10,000 ids: sticky cache hits), both asked by an admin connection (whose first
+   answers are all recorded), and with fresh ids from anonymous connections (past
+   their quota: hash + count, not recorded). Prints median requests per second and the
+   median of the rounds' ratios assign/ping, each round against its own ping run
+   (target >= 0.9), and the server's CPU time per request (from /proc/<pid>/stat) of
+   each. This machine is noisy: use many short rounds (--rounds 30 --seconds 0.5)
    and quote the median of several runs.
 2. In process: the cost of one assignment through the one assignment path the
    gateway's handler takes (`ExperimentsDomain.assign`: the assignment table, no ask),
@@ -80,35 +83,39 @@ def end_to_end(args: argparse.Namespace) -> None:
         token = trio.run(rpc, gw.url, "auth.login", {"email": EMAIL, "password": PASSWORD})["access_token"]
         trio.run(rpc, gw.url, "experiments.create", EXPERIMENT, token)
         print(f"{'conns':>5} {'ping rps':>9} {'p50':>6} | {'assign new':>10} {'p50':>6} {'ratio':>5} | "
-              f"{'returning':>9} {'p50':>6} {'ratio':>5}")
+              f"{'returning':>9} {'p50':>6} {'ratio':>5} | {'anonymous':>9} {'p50':>6} {'ratio':>5}")
+        admin = [("Authorization", f"Bearer {token}")]
         for conns in [int(c) for c in args.connections.split(",")]:
-            runs: dict[str, list[dict]] = {"ping": [], "new": [], "returning": []}
+            runs: dict[str, list[dict]] = {"ping": [], "new": [], "returning": [], "anonymous": []}
             makers = {"ping": lambda: ping_frame, "new": lambda: assign_frames(True),
-                      "returning": lambda: assign_frames(False)}
+                      "returning": lambda: assign_frames(False), "anonymous": lambda: assign_frames(True)}
+            headers = {"ping": None, "new": admin, "returning": admin, "anonymous": None}
             for round_ in range(args.rounds):
                 # Rounds interleaved and each round's order rotated, so drift and
-                # warm-up hit all three alike; frames built before each timed run
+                # warm-up hit all kinds alike; frames built before each timed run
                 # (enough for 20k requests a second), so the client's cost per request
-                # is the same for all three.
+                # is the same for all.
                 count = int(20_000 * args.seconds)
-                kinds = list(makers)[round_ % 3:] + list(makers)[:round_ % 3]
+                kinds = list(makers)[round_ % 4:] + list(makers)[:round_ % 4]
                 for kind in kinds:
                     frames = prebuilt(makers[kind](), count)
                     cpu = cpu_seconds(gw.proc.pid)
-                    run = trio.run(closed_loop, gw.url, conns, args.seconds, frames)
+                    run = trio.run(closed_loop, gw.url, conns, args.seconds, frames, headers[kind])
                     run["cpu_us"] = (cpu_seconds(gw.proc.pid) - cpu) / max(1, run["count"]) * 1e6
                     runs[kind].append(run)
             m = {k: {f: median([r[f] for r in v]) for f in ("rps", "p50_ms", "cpu_us")} for k, v in runs.items()}
             # Each round's ratio against the ping run of the same round.
-            ratios = {k: sorted(a["rps"] / p["rps"] for a, p in zip(runs[k], runs["ping"])) for k in ("new", "returning")}
+            kinds = ("new", "returning", "anonymous")
+            ratios = {k: sorted(a["rps"] / p["rps"] for a, p in zip(runs[k], runs["ping"])) for k in kinds}
             print(f"{conns:>5} {m['ping']['rps']:>9.0f} {m['ping']['p50_ms']:>6.2f} | "
                   f"{m['new']['rps']:>10.0f} {m['new']['p50_ms']:>6.2f} {median(ratios['new']):>5.2f} | "
                   f"{m['returning']['rps']:>9.0f} {m['returning']['p50_ms']:>6.2f} "
-                  f"{median(ratios['returning']):>5.2f}", flush=True)
-            print(f"      per-round ratios: new {', '.join(f'{r:.2f}' for r in ratios['new'])}; "
-                  f"returning {', '.join(f'{r:.2f}' for r in ratios['returning'])}", flush=True)
+                  f"{median(ratios['returning']):>5.2f} | {m['anonymous']['rps']:>9.0f} "
+                  f"{m['anonymous']['p50_ms']:>6.2f} {median(ratios['anonymous']):>5.2f}", flush=True)
+            print("      per-round ratios: " + "; ".join(
+                f"{k} {', '.join(f'{r:.2f}' for r in ratios[k])}" for k in kinds), flush=True)
             print(f"      server CPU per request, median of rounds: ping {m['ping']['cpu_us']:.1f} us, "
-                  f"new {m['new']['cpu_us']:.1f} us, returning {m['returning']['cpu_us']:.1f} us", flush=True)
+                  + ", ".join(f"{k} {m[k]['cpu_us']:.1f} us" for k in kinds), flush=True)
     finally:
         gw.stop()
 
