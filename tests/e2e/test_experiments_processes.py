@@ -16,8 +16,10 @@ from tests.support import GatewayProcess, connect, start_nodes, stop
 USERS = [f"user-{i:04d}" for i in range(400)]
 
 
-async def assign_all(url: str, experiment_id: str, users: list[str]) -> list[dict[str, Any]]:
-    async with connect(url) as client:
+async def assign_all(url: str, experiment_id: str, users: list[str], token: str) -> list[dict[str, Any]]:
+    """Assigned by an admin connection, as a service assigning for its users: every first
+    answer is recorded (an anonymous caller's only under a quota)."""
+    async with connect(url, token) as client:
         return [await client.call("experiments.assign", {"experiment_id": experiment_id, "user_id": u})
                 for u in users]
 
@@ -45,19 +47,19 @@ async def test_same_answers_after_a_restart(tmp_path: Path) -> None:
         token = await admin_login(first.url, "--data-dir", str(data))
         async with connect(first.url, token) as admin:
             await admin.call("experiments.create", {"id": "e", "name": "E", "variants": ["a", "b"]})
-        before = await assign_all(first.url, "e", USERS)
+        before = await assign_all(first.url, "e", USERS, token)
     finally:
         # The assignments and exposures are still in the write-behind buffers: SIGTERM
         # flushes them.
         assert first.terminate() == 0
     second = GatewayProcess(data, "--rate-limit", "0")
     try:
-        assert await assign_all(second.url, "e", USERS) == before
+        assert await assign_all(second.url, "e", USERS, token) == before
         async with connect(second.url, token) as admin:
             # New weights move whole buckets; the users already assigned stay put.
             await admin.call("experiments.update", {"id": "e", "variants": [
                 {"name": "a", "weight": 9}, {"name": "b", "weight": 1}]})
-            assert await assign_all(second.url, "e", USERS) == before
+            assert await assign_all(second.url, "e", USERS, token) == before
             stats = await admin.call("experiments.stats", {"id": "e"})
             assert stats["total"] == 3 * len(USERS)
             assert sum(stats["counts"].values()) == stats["total"]
@@ -75,10 +77,10 @@ async def test_two_nodes_give_the_same_answers(
             await admin_a.call("experiments.create", {"id": "e", "name": "E", "variants": ["a", "b", "c"]})
             # Node b has it at once (a notice, or storage on a miss).
             assert (await admin_b.call("experiments.get", {"id": "e"}))["id"] == "e"
-            on_a = await assign_all(a.url, "e", USERS[:200])
-            on_b = await assign_all(b.url, "e", USERS[200:])
-            assert await assign_all(b.url, "e", USERS[:200]) == on_a
-            assert await assign_all(a.url, "e", USERS[200:]) == on_b
+            on_a = await assign_all(a.url, "e", USERS[:200], token)
+            on_b = await assign_all(b.url, "e", USERS[200:], token)
+            assert await assign_all(b.url, "e", USERS[:200], token) == on_a
+            assert await assign_all(a.url, "e", USERS[200:], token) == on_b
 
             await admin_a.call("experiments.update", {"id": "e", "variants": [
                 {"name": "a", "weight": 8}, {"name": "b", "weight": 1}, {"name": "c", "weight": 1}]})
@@ -87,12 +89,12 @@ async def test_two_nodes_give_the_same_answers(
                     await trio.sleep(0.02)
             # b flushes what it assigned as soon as it hears of the change.
             await recorded(pg_url, "e", len(USERS))
-            assert await assign_all(a.url, "e", USERS[200:]) == on_b
-            assert await assign_all(b.url, "e", USERS[:200]) == on_a
-            assert await assign_all(b.url, "e", USERS[200:]) == on_b
+            assert await assign_all(a.url, "e", USERS[200:], token) == on_b
+            assert await assign_all(b.url, "e", USERS[:200], token) == on_a
+            assert await assign_all(b.url, "e", USERS[200:], token) == on_b
             new_users = [f"new-{i}" for i in range(300)]
-            fresh = await assign_all(b.url, "e", new_users)
-            assert await assign_all(a.url, "e", new_users) == fresh
+            fresh = await assign_all(b.url, "e", new_users, token)
+            assert await assign_all(a.url, "e", new_users, token) == fresh
             assert sum(r["variant"] == "a" for r in fresh) > 180
     finally:
         stop(a, b)

@@ -83,7 +83,7 @@ async def position(storage: Storage, user: str, content_id: str, at: int, *, don
                    played: bool | None = None) -> None:
     p = EPISODE - 1000 if done else EPISODE // 2
     row = (user, content_id, p, EPISODE, int(done), int(done if played is None else played), at)
-    await playback_store.write_positions(storage, [row])
+    await playback_store.write_positions_now(storage, [row])
 
 
 async def test_next_up_and_continue_watching_queries(storage: Storage) -> None:
