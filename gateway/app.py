@@ -10,6 +10,7 @@ import logging
 import secrets
 import signal
 from collections.abc import AsyncIterator
+from functools import partial
 
 import attrs
 import trio
@@ -21,6 +22,7 @@ from gateway.domains import Domains, serve_methods, start_domains
 from gateway.metrics import Metrics
 from gateway.version import VERSION
 from gateway.services import Services, asyncio_bridge, open_services
+from gateway.workers.link import WorkerLink
 from protocol import jsonrpc
 from protocol.admin import AdminServer
 from protocol.audit import Audit, audit_key
@@ -41,8 +43,11 @@ class App:
     Once `run()` has reported started: `services` (storage, kv), `domains` (each
     domain's facade) and `supervisor` are set."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, worker: WorkerLink | None = None) -> None:
         self.config = config
+        self.worker = worker
+        """Set in a worker process of `serve --workers N`: the port is shared, the admin
+        pages go to a private socket, the main process hears when this one is ready."""
         self.version = VERSION
         self.node_id = secrets.token_hex(6)
         self.metrics = Metrics(VERSION)
@@ -144,13 +149,22 @@ class App:
                 await nursery.start(supervisor.run)
                 for task in serve_methods(self.table, domains, self, self.revocations, self.gateway, self.audit):
                     nursery.start_soon(task)
-                admin_port = await nursery.start(self.admin.serve, cfg.admin_host, cfg.admin_port)
+                if self.worker is None:
+                    admin_port = await nursery.start(self.admin.serve, cfg.admin_host, cfg.admin_port)
+                else:  # the admin port is the main process's
+                    await nursery.start(self.admin.serve_unix, self.worker.brief.admin_socket)
+                    admin_port = cfg.admin_port
                 # The console on the admin port is one of the gateway's own pages.
                 self.gateway.origins = attrs.evolve(self.gateway.origins, sibling_ports=frozenset({admin_port}))
-                ws_port = self.ws_port = await nursery.start(self.gateway.serve, cfg.host, cfg.port)
-                log.info("listening ws=%s:%s admin=%s:%s", cfg.host, ws_port, cfg.admin_host, admin_port,
-                         extra={"event": "listening", "ws_port": ws_port, "admin_port": admin_port})
+                ws_port = self.ws_port = await nursery.start(
+                    partial(self.gateway.serve, shared=self.worker is not None), cfg.host, cfg.port)
                 self.ready = True
+                if self.worker is None:
+                    log.info("listening ws=%s:%s admin=%s:%s", cfg.host, ws_port, cfg.admin_host, admin_port,
+                             extra={"event": "listening", "ws_port": ws_port, "admin_port": admin_port})
+                else:
+                    self.worker.ready(ws_port)
+                    nursery.start_soon(self.worker.watch_main, self.request_shutdown)
                 task_status.started((ws_port, admin_port))
                 await self._wait_for_stop(signals)
                 clean = await self.shutdown(supervisor)

@@ -10,12 +10,15 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import trio
 
 from gateway.config import Config
 from gateway.version import VERSION
+
+if TYPE_CHECKING:
+    from gateway.workers.link import WorkerLink
 
 SUBCOMMANDS = ("serve", "migrate", "create-user", "import-catalog", "demo-catalog", "call", "docs")
 
@@ -67,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
                        default=_env("MG_REFRESH_REUSE_INTERVAL", "30"),
                        help="seconds within which a refresh token's direct predecessor answers the same tokens "
                             "again, 0 to 300, 0 turns it off (env MG_REFRESH_REUSE_INTERVAL)")
+
+    serve.add_argument("--workers", type=_workers, default=_env("MG_WORKERS", "1"),
+                       help="worker processes sharing the port, auto: one per core; more than one needs "
+                            "--redis-url (env MG_WORKERS)")
+    serve.add_argument("--worker-max-restarts", type=_restarts, default=_env("MG_WORKER_MAX_RESTARTS", "5"),
+                       help="restarts of one worker within --worker-restart-period before the whole gives up "
+                            "and exits 1 (env MG_WORKER_MAX_RESTARTS)")
+    serve.add_argument("--worker-restart-period", type=_seconds, default=_env("MG_WORKER_RESTART_PERIOD", "60"),
+                       help="seconds over which worker restarts are counted (env MG_WORKER_RESTART_PERIOD)")
 
     _add_limits(serve)
 
@@ -145,6 +157,22 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _workers(text: str) -> int:
+    if text.strip().lower() == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    value = int(text)
+    if not 1 <= value <= 256:
+        raise ValueError(text)
+    return value
+
+
+def _restarts(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 1000:
+        raise ValueError(text)
+    return value
+
+
 def _reuse_interval(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 300:
@@ -156,6 +184,8 @@ _port.__name__ = "port number"  # argparse names the type in its error message
 _seconds.__name__ = "positive number of seconds"
 _reuse_interval.__name__ = "number of seconds from 0 to 300"
 _pool_size.__name__ = "pool size (1-1000)"
+_workers.__name__ = "number of workers (1-256, or auto)"
+_restarts.__name__ = "number of restarts (0-1000)"
 _rate.__name__ = "rate (0 or more per second)"
 _burst.__name__ = "burst (at least 100)"
 _size.__name__ = "size in bytes (at least 1024)"
@@ -208,7 +238,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "playback_flush_interval", "playback_idle_timeout", "admin_host", "allowed_origins", "rate_limit",
         "rate_burst", "handshake_timeout", "max_handshake_bytes", "max_message_bytes", "max_partial_bytes",
         "message_timeout", "refresh_reuse_interval", "register_rate", "assign_record_rate",
-        "assign_record_per_connection") if hasattr(args, name)}
+        "assign_record_per_connection", "workers", "worker_max_restarts", "worker_restart_period")
+        if hasattr(args, name)}
     return Config(
         data_dir=Path(args.data_dir),
         database_url=args.database_url,
@@ -219,8 +250,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
-def serve(config: Config) -> int:
-    """Run the gateway; a start-up failure is one log line and exit 1, not a traceback."""
+def serve(config: Config, worker: "WorkerLink | None" = None) -> int:
+    """Run the gateway (`config.workers` > 1: the main process of that many, see
+    gateway/workers; `worker`: one of them); a start-up failure is one log line and
+    exit 1, not a traceback."""
     import gc
     import logging
 
@@ -237,7 +270,11 @@ def serve(config: Config) -> int:
     gc.set_threshold(10_000, 10, 10)
     failures: list[BaseException] = []
     try:
-        return trio.run(App(config).run)
+        if config.workers > 1 and worker is None:
+            from gateway.workers import WorkerSupervisor
+
+            return trio.run(WorkerSupervisor(config).run)
+        return trio.run(App(config, worker).run)
     except* (OSError, StorageError, MigrationError) as group:
         failures.extend(leaves(group))
     for exc in failures:
@@ -279,7 +316,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in SUBCOMMANDS + ("-h", "--help", "--version"):
         argv.insert(0, "serve")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve" and args.workers > 1 and not args.redis_url:
+        parser.error(f"--workers {args.workers} needs --redis-url (REDIS_URL): each worker is a node, and nodes "
+                     "share revocations, catalog changes, login locks and playback sync through Redis")
     if args.command == "call":
         from gateway.call import run_call
 

@@ -43,6 +43,10 @@ class Config:
     register_rate: float = 10.0
     assign_record_rate: float = 50.0
     assign_record_per_connection: int = 100
+    # serve --workers N: processes sharing the port, and when their supervisor gives up.
+    workers: int = 1
+    worker_max_restarts: int = 5
+    worker_restart_period: float = 60.0
 
     @property
     def effective_database_url(self) -> str:

@@ -40,7 +40,13 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
     """Storage (migrated), the key-value store and the secret, for serve."""
     async with connect_storage(config.effective_database_url, pool_size=config.db_pool_size,
                                timeout=config.db_timeout) as storage:
-        for name in await migrate(storage):
-            log.info("applied migration %s", name, extra={"event": "migration.applied", "migration": name})
+        await apply_migrations(storage)
         async with connect_kv(config.redis_url) as kv:
             yield Services(storage, kv, config.effective_jwt_secret())
+
+
+async def apply_migrations(storage: Storage) -> None:
+    """Apply what is pending (each migration once, whoever else migrates at the same
+    time: see actors.storage.migrate), logging each."""
+    for name in await migrate(storage):
+        log.info("applied migration %s", name, extra={"event": "migration.applied", "migration": name})

@@ -10,8 +10,11 @@ connection raises leaves its task.
 
 from __future__ import annotations
 
+import inspect
 import logging
-from typing import Callable
+import os
+import socket
+from typing import Awaitable, Callable
 
 import h11
 import trio
@@ -32,7 +35,9 @@ BUSY = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nconten
 Answer = tuple[int, bytes, bytes]
 """An answer: status, content type, body."""
 
-Route = Callable[[h11.Request], Answer]
+Route = Callable[[h11.Request], Answer | Awaitable[Answer]]
+"""A page: sync, or async when it must ask elsewhere (the main process of
+`serve --workers N` asks its workers)."""
 
 
 class AdminServer:
@@ -64,12 +69,28 @@ class AdminServer:
             await nursery.start(trio.serve_listeners, self._handle, listeners)
             task_status.started(self.port)
 
+    async def serve_unix(self, path: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve on a Unix socket at `path` (mode 0600): a worker's private port, which
+        the main process of `serve --workers N` scrapes."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+            os.chmod(path, 0o600)
+            sock.listen(self.max_connections)
+        except BaseException:
+            sock.close()
+            raise
+        listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(sock))]
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, self._handle, listeners)
+            task_status.started()
+
     def _readyz(self, request: h11.Request) -> Answer:
         if self._ready():
             return 200, TEXT, b"ready\n"
         return 503, TEXT, b"not ready\n"
 
-    def _route(self, request: h11.Request) -> Answer:
+    def _route(self, request: h11.Request) -> Answer | Awaitable[Answer]:
         if request.method not in (b"GET", b"HEAD"):
             return 405, TEXT, b"method not allowed\n"
         path = request.target.split(b"?", 1)[0]
@@ -119,7 +140,10 @@ class AdminServer:
                     return  # connected and left without a word
                 continue
             if isinstance(event, h11.Request):
-                await self._send(stream, conn, event, self._route(event))
+                answer = self._route(event)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+                await self._send(stream, conn, event, answer)
             return
 
     @staticmethod

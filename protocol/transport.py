@@ -52,6 +52,7 @@ from protocol import errors, jsonrpc
 from protocol.audit import Audit
 from protocol.errors import RpcError
 from protocol.linger import linger
+from protocol.listeners import open_shared_listeners
 from protocol.logthrottle import LogThrottle
 from protocol.ratelimit import TokenBucket
 from protocol.ws_handshake import PATH, AllowedOrigins, Opening, Refusal
@@ -509,10 +510,12 @@ class WebSocketGateway:
 
     # ------------------------------------------------------------------ serving
 
-    async def serve(self, host: str, port: int, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        """Serve until accepting stops (`stop_accepting`) and every connection has ended."""
+    async def serve(self, host: str, port: int, *, shared: bool = False,
+                    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until accepting stops (`stop_accepting`) and every connection has ended.
+        `shared`: join the port's SO_REUSEPORT group (one of `serve --workers N`)."""
         self.budget.limit = self.limits.max_partial_bytes
-        listeners = await trio.open_tcp_listeners(port, host=host)
+        listeners = await (open_shared_listeners(host, port) if shared else trio.open_tcp_listeners(port, host=host))
         self.port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as handlers:
             await handlers.start(self._accept, listeners, handlers)

@@ -39,6 +39,7 @@ Everything public is re-exported here; the underscore modules are private.
 """
 
 from ._actor import DEFAULT_ASK_TIMEOUT, Actor, ActorRef
+from ._backoff import backoff_delay
 from ._errors import (
     ActorCrashed,
     ActorStopped,
@@ -70,5 +71,6 @@ __all__ = [
     "Strategy",
     "Supervisor",
     "SupervisorGaveUp",
+    "backoff_delay",
     "spawn",
 ]

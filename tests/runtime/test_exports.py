@@ -26,6 +26,7 @@ PUBLIC = {
     "Strategy",
     "Supervisor",
     "SupervisorGaveUp",
+    "backoff_delay",
     "spawn",
 }
 
