@@ -1,12 +1,25 @@
-"""Playback positions streamed as notifications: the gateway vs a bare trio-websocket echo.
+"""Playback positions streamed as notifications: the gateway vs servers that read and
+drop every frame, and vs a bare trio-websocket echo.
 
 Many connections each send `playback.position` notifications as fast as the socket
-takes them (open loop: no waiting for answers; the echo server's echoes are read and
-counted by a second task per connection). Same client, same frames, same run, several
-rounds, interleaved. Reports, as medians over the rounds:
+takes them (open loop: no waiting for answers). Same client, same frames, same run,
+several rounds, interleaved. The baselines:
+
+- drop servers (bench/drop_server.py), which read every message and drop it: on
+  trio-websocket, and `lean` (the `websockets` sans-I/O protocol on trio streams, the
+  frame layer of the gateway's transport alone). Counted the same way as the gateway:
+  messages taken per second on the server's side, read from the server at the start
+  and end of the window. These are the honest floor for one-way traffic.
+- the echo server, which sends every frame back; its echoes are read and counted by a
+  second task per connection. It does twice the work per message and its client must
+  read everything, so it is slower than the gateway and flatters it (the README once
+  quoted the gateway at 1.74x this echo). Kept for comparison with older figures.
+
+Reports, as medians over the rounds:
 
 - updates/s the server took in a steady window (gateway: its `mg_playback_updates`
-  counter; echo: echoes received), and the ratio gateway/echo (target >= 0.8);
+  counter; drop servers: their own counts; echo: echoes received), and the ratios
+  of the gateway to each;
 - the lag until an update is durable: the server's own histogram (arrival to commit of
   the oldest update in each written row: about the flush interval by design) and a
   client-side probe (a position sent on a separate session at a random moment, then
@@ -35,7 +48,7 @@ import orjson
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from loadgen import ROOT, Server, echo_server, median
+from loadgen import ROOT, Server, cpu_seconds, echo_server, median
 
 sys.path.insert(0, str(ROOT))
 from mgclient import http_get  # noqa: E402
@@ -123,12 +136,14 @@ class Round:
 
 async def stream(url: str, rnd: Round, *, mode: str, tokens: list[str] | None = None,
                  admin: str | None = None, db: Path | None = None, probe_token: str | None = None,
-                 probe_user: str | None = None) -> dict[str, float]:
+                 probe_user: str | None = None, pid: int | None = None) -> dict[str, float]:
     """One round against one server: open-loop senders, a steady window, the counts.
 
-    `mode`: "echo" (the echo server; echoes drained and counted), "position" (the
-    gateway, playback.position notifications) or "ping" (the gateway, system.ping
-    notifications: the transport and JSON-RPC alone, a control)."""
+    `mode`: "echo" (the echo server; echoes drained and counted), "drop" (a drop
+    server; its own count), "position" (the gateway, playback.position notifications)
+    or "ping" (the gateway, system.ping notifications: the transport and JSON-RPC
+    alone, a control). With `pid`, `cpu_us` is that server's CPU time in the window
+    per message it took."""
     echo = mode == "echo"
     ready = [0]
     all_ready, go = trio.Event(), trio.Event()
@@ -201,11 +216,13 @@ async def stream(url: str, rnd: Round, *, mode: str, tokens: list[str] | None = 
         go.set()
         await trio.sleep(rnd.warmup)
         t0 = time.perf_counter()
+        c0 = cpu_seconds(pid) if pid else 0.0
         m0 = await scrape(admin) if admin else {}
-        e0 = rnd.echoed
+        e0 = await dropped(url) if mode == "drop" else rnd.echoed
         await trio.sleep(rnd.seconds)
         m1 = await scrape(admin) if admin else {}
-        e1 = rnd.echoed
+        e1 = await dropped(url) if mode == "drop" else rnd.echoed
+        c1 = cpu_seconds(pid) if pid else 0.0
         elapsed = time.perf_counter() - t0
         rnd.stop.set()
     if mode == "ping":
@@ -221,7 +238,16 @@ async def stream(url: str, rnd: Round, *, mode: str, tokens: list[str] | None = 
             result.update(probe_lag_p50=lags[len(lags) // 2], probe_lag_max=lags[-1], probes=len(lags))
     else:
         result["rate"] = (e1 - e0) / elapsed
+    if pid and result.get("rate"):
+        result["cpu_us"] = (c1 - c0) / (result["rate"] * elapsed) * 1e6
     return result
+
+
+async def dropped(url: str) -> float:
+    """The messages a drop server has taken so far, as it counts them."""
+    async with open_websocket_url(url) as ws:
+        await ws.send_message("count")
+        return float(await ws.get_message())
 
 
 def main() -> None:
@@ -238,25 +264,37 @@ def main() -> None:
     emails = prepare(data, args.users, args.connections + 1)  # the last one is the probe's
     gw = Server([sys.executable, "main.py", "serve", "--port", "0", "--admin-port", "0", "--data-dir", str(data),
                  "--playback-flush-interval", str(args.flush_interval)],
-                env={"MG_LOG_LEVEL": os.environ.get("MG_LOG_LEVEL", "info")})
+                # The bench sends far faster per connection than the default rate limit (100/s) lets
+                # through: past it notifications are dropped, and it would measure the limit.
+                env={"MG_LOG_LEVEL": os.environ.get("MG_LOG_LEVEL", "info"), "MG_RATE_LIMIT": "0"})
     echo = echo_server()
+    drops = {stack: Server([sys.executable, "bench/drop_server.py", stack, "0"]) for stack in ("trio-websocket", "lean")}
     try:
         grants = trio.run(lambda: _logins(gw.url, emails))
         tokens = [g["access_token"] for g in grants]
+        print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
         print(f"{args.connections} connections, {args.users} users, flush interval {args.flush_interval}s, "
               f"{args.seconds}s windows after {args.warmup}s warm-up", flush=True)
         e_runs, g_runs, p_runs = [], [], []
+        d_runs: dict[str, list[dict[str, float]]] = {stack: [] for stack in drops}
         for r in range(args.rounds):
-            e = trio.run(lambda: stream(echo.url, Round(args.connections, args.seconds, args.warmup), mode="echo"))
+            for stack, server in drops.items():
+                d_runs[stack].append(trio.run(lambda: stream(
+                    server.url, Round(args.connections, args.seconds, args.warmup), mode="drop",
+                    pid=server.proc.pid)))
+            e = trio.run(lambda: stream(echo.url, Round(args.connections, args.seconds, args.warmup), mode="echo",
+                                        pid=echo.proc.pid))
             g = trio.run(lambda: stream(gw.url, Round(args.connections, args.seconds, args.warmup), mode="position",
                                         tokens=tokens, admin=gw.admin, db=data / "gateway.db",
-                                        probe_token=tokens[0], probe_user=grants[0]["user_id"]))
+                                        probe_token=tokens[0], probe_user=grants[0]["user_id"], pid=gw.proc.pid))
             p = trio.run(lambda: stream(gw.url, Round(args.connections, args.seconds, args.warmup), mode="ping",
-                                        tokens=tokens, admin=gw.admin))
+                                        tokens=tokens, admin=gw.admin, pid=gw.proc.pid))
             e_runs.append(e)
             g_runs.append(g)
             p_runs.append(p)
-            print(f"round {r + 1}: echo {e['rate']:.0f}/s | gateway system.ping {p['rate']:.0f}/s "
+            print(f"round {r + 1}: drop " + ", ".join(f"{stack} {runs[-1]['rate']:.0f}/s"
+                                                     for stack, runs in d_runs.items()) +
+                  f" | echo {e['rate']:.0f}/s | gateway system.ping {p['rate']:.0f}/s "
                   f"(ratio {p['rate'] / e['rate']:.2f}) | gateway {g['rate']:.0f} updates/s "
                   f"(ratio {g['rate'] / e['rate']:.2f}), {g['statements_per_1000']:.3f} statements/1000 updates, "
                   f"{g['flushes']:.0f} flushes, server lag p50<={g['lag_p50_le']}s p99<={g['lag_p99_le']}s "
@@ -271,7 +309,25 @@ def main() -> None:
               f"statements/1000 updates {median([g['statements_per_1000'] for g in g_runs]):.3f}, "
               f"server lag mean {median([g['lag_mean'] for g in g_runs]):.3f}s, "
               f"probe lag p50 {median([g.get('probe_lag_p50', float('nan')) for g in g_runs]):.3f}s", flush=True)
+        for stack, runs in d_runs.items():
+            to_updates = [g["rate"] / d["rate"] for g, d in zip(g_runs, runs)]
+            to_pings = [p["rate"] / d["rate"] for p, d in zip(p_runs, runs)]
+            print(f"against the {stack} drop server ({median([d['rate'] for d in runs]):.0f} messages/s, "
+                  f"{min(d['rate'] for d in runs):.0f}-{max(d['rate'] for d in runs):.0f}): gateway updates "
+                  f"{median(to_updates):.2f} ({min(to_updates):.2f}-{max(to_updates):.2f}), "
+                  f"system.ping notifications {median(to_pings):.2f} ({min(to_pings):.2f}-{max(to_pings):.2f})",
+                  flush=True)
+        print("server CPU per message in the window, median (min-max):")
+        for name, runs in [*((f"{stack} drop server", runs) for stack, runs in d_runs.items()),
+                           ("echo server (per echoed message)", e_runs), ("gateway playback.position", g_runs),
+                           ("gateway system.ping notification", p_runs)]:
+            cpu = [r["cpu_us"] for r in runs if "cpu_us" in r]
+            if cpu:
+                print(f"  {name:<36} {median(cpu):6.1f} us ({min(cpu):.1f}-{max(cpu):.1f})", flush=True)
+        print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
     finally:
+        for server in drops.values():
+            server.stop()
         echo.stop()
         gw.stop()
 
