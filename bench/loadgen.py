@@ -99,19 +99,44 @@ def gateway(extra: list[str] | None = None, env: dict[str, str] | None = None) -
                   env={"MG_LOG_LEVEL": "info", "MG_RATE_LIMIT": "1000000000", **(env or {})})
 
 
+Ready = Callable[[], Awaitable[None]]
+
+
+async def together(connections: int, one: Callable[[int, Ready], Awaitable[None]]) -> float:
+    """Run `one(i, ready)` for every connection `i`; each awaits `ready()` once it is
+    set up, which returns when all are. The seconds from then until the last ended."""
+    waiting = [connections]
+    all_ready = trio.Event()
+
+    async def ready() -> None:
+        waiting[0] -= 1
+        if waiting[0] == 0:
+            all_ready.set()
+        await all_ready.wait()
+
+    async with trio.open_nursery() as nursery:
+        for i in range(connections):
+            nursery.start_soon(one, i, ready)
+        await all_ready.wait()
+        started = time.perf_counter()
+    return time.perf_counter() - started
+
+
+def spread(values: list[float], fmt: str) -> str:
+    """`median (min-max)` of `values`, each formatted with `fmt`."""
+    return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+
+
 async def closed_loop(url: str, connections: int, seconds: float, make_frame: Callable[[int], bytes],
                       headers: list | None = None, expect_reply: bool = True) -> dict:
     """Each connection sends a frame, waits for the answer, repeats, for `seconds`."""
     latencies: list[float] = []
     count = 0
 
-    async def one(i: int, ready: trio.Event, go: trio.Event) -> None:
+    async def one(i: int, ready: Ready) -> None:
         nonlocal count
         async with open_websocket_url(url, extra_headers=headers) as ws:
-            ready_count[0] += 1
-            if ready_count[0] == connections:
-                ready.set()
-            await go.wait()
+            await ready()
             n = 0
             end = trio.current_time() + seconds
             while trio.current_time() < end:
@@ -124,15 +149,7 @@ async def closed_loop(url: str, connections: int, seconds: float, make_frame: Ca
                 n += 1
             count += n
 
-    ready_count = [0]
-    ready, go = trio.Event(), trio.Event()
-    async with trio.open_nursery() as nursery:
-        for i in range(connections):
-            nursery.start_soon(one, i, ready, go)
-        await ready.wait()
-        started = time.perf_counter()
-        go.set()
-    elapsed = time.perf_counter() - started
+    elapsed = await together(connections, one)
     latencies.sort()
     pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")  # noqa: E731
     return {"rps": count / elapsed, "p50_ms": pct(0.5), "p99_ms": pct(0.99), "count": count}
@@ -255,15 +272,12 @@ async def closed_loop_lean(url: str, connections: int, seconds: float, make_fram
     latencies: list[float] = []
     count = 0
 
-    async def one(i: int, ready: trio.Event, go: trio.Event) -> None:
+    async def one(i: int, ready: Ready) -> None:
         nonlocal count
         sock = await LeanSocket.open(url, headers(i) if callable(headers) else headers)
         try:
             make = make_frame if prepare is None else await prepare(i, sock)
-            ready_count[0] += 1
-            if ready_count[0] == connections:
-                ready.set()
-            await go.wait()
+            await ready()
             n = 0
             end = trio.current_time() + seconds
             while trio.current_time() < end:
@@ -278,15 +292,7 @@ async def closed_loop_lean(url: str, connections: int, seconds: float, make_fram
         finally:
             await sock.aclose()
 
-    ready_count = [0]
-    ready, go = trio.Event(), trio.Event()
-    async with trio.open_nursery() as nursery:
-        for i in range(connections):
-            nursery.start_soon(one, i, ready, go)
-        await ready.wait()
-        started = time.perf_counter()
-        go.set()
-    elapsed = time.perf_counter() - started
+    elapsed = await together(connections, one)
     latencies.sort()
     pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")  # noqa: E731
     return {"rps": count / elapsed, "p50_ms": pct(0.5), "p99_ms": pct(0.99), "count": count}
@@ -302,14 +308,11 @@ async def pipelined(url: str, connections: int, seconds: float, payload: bytes, 
     frame = LeanSocket.frame(payload)
     count = 0
 
-    async def one(ready: trio.Event, go: trio.Event) -> None:
+    async def one(i: int, ready: Ready) -> None:
         nonlocal count
         sock = await LeanSocket.open(url, headers)
         try:
-            ready_count[0] += 1
-            if ready_count[0] == connections:
-                ready.set()
-            await go.wait()
+            await ready()
             end = trio.current_time() + seconds
             await sock.stream.send_all(frame * window)
             due = window
@@ -325,15 +328,7 @@ async def pipelined(url: str, connections: int, seconds: float, payload: bytes, 
         finally:
             await sock.aclose()
 
-    ready_count = [0]
-    ready, go = trio.Event(), trio.Event()
-    async with trio.open_nursery() as nursery:
-        for _ in range(connections):
-            nursery.start_soon(one, ready, go)
-        await ready.wait()
-        started = time.perf_counter()
-        go.set()
-    elapsed = time.perf_counter() - started
+    elapsed = await together(connections, one)
     return {"rps": count / elapsed, "count": count, "elapsed": elapsed}
 
 

@@ -24,7 +24,6 @@ import argparse
 import itertools
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from typing import Any, Callable
 import orjson
 import trio
 
-from loadgen import ROOT, LeanSocket, Server, closed_loop_lean, echo_server, ping_frame
+from loadgen import ROOT, LeanSocket, Server, closed_loop_lean, echo_server, ping_frame, spread
 
 sys.path.insert(0, str(ROOT))
 from actors.catalog.demo import generate  # noqa: E402
@@ -45,10 +44,6 @@ PASSWORD = "bench password 1234"
 EXPERIMENT = "bench-exp"
 MIX = "PGPQPAPGPQPGAPQPGAQG"  # P position, G content.get, Q search.query, A experiments.assign: 8/5/4/3
 HOUR = 3_600_000
-
-
-def spread(values: list[float], fmt: str) -> str:
-    return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
 
 
 async def rpc(sock: LeanSocket, method: str, params: Any = None) -> Any:

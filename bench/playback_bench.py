@@ -324,6 +324,11 @@ def main() -> None:
             cpu = [r["cpu_us"] for r in runs if "cpu_us" in r]
             if cpu:
                 print(f"  {name:<36} {median(cpu):6.1f} us ({min(cpu):.1f}-{max(cpu):.1f})", flush=True)
+        for stack, runs in d_runs.items():
+            ratios = [g["cpu_us"] / d["cpu_us"] for g, d in zip(g_runs, runs) if "cpu_us" in g and "cpu_us" in d]
+            if ratios:
+                print(f"  gateway playback.position / {stack} drop server, CPU per message: {median(ratios):.2f} "
+                      f"({min(ratios):.2f}-{max(ratios):.2f})", flush=True)
         print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
     finally:
         for server in drops.values():

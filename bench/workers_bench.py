@@ -24,19 +24,14 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import statistics
 import subprocess
 import sys
 
 import trio
 
-from loadgen import ROOT, Server, echo_server, gateway, pipelined, ping_frame
+from loadgen import ROOT, Server, echo_server, gateway, pipelined, ping_frame, spread
 
 REDIS_URL = os.environ.get("MG_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def spread(values: list[float], fmt: str) -> str:
-    return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
 
 
 def fastapi(workers: int) -> Server:
