@@ -4,6 +4,7 @@ restart intensity, `/metrics` and `/readyz` of the main process covering both.""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -106,17 +107,21 @@ async def test_two_workers_share_the_port_and_act_as_nodes(tmp_path: Path, redis
 
 
 async def test_migrations_run_once_before_the_workers(tmp_path: Path, redis_url: str) -> None:  # noqa: F811
-    server = start(tmp_path, redis_url)
+    server = start(tmp_path, redis_url, "--log-format", "json")
     try:
-        lines = list(server.lines)
-        applied = [i for i, line in enumerate(lines) if "applied migration" in line]
-        first_worker = next(i for i, line in enumerate(lines) if "worker started" in line)
+        records = [json.loads(line) for line in list(server.lines) if line.strip()]
+        applied = [i for i, r in enumerate(records) if r["msg"].startswith("applied migration")]
+        first_worker = next(i for i, r in enumerate(records) if r["msg"] == "worker started")
         assert applied and max(applied) < first_worker, server.log
-        assert not any("worker=" in lines[i] for i in applied), server.log
-        names = [lines[i].split("applied migration ")[1].split()[0] for i in applied]
+        assert not any("worker" in records[i] for i in applied), server.log
+        names = [records[i]["migration"] for i in applied]
         assert len(names) == len(set(names)), names
+        assert {r["worker"] for r in records if r["logger"] == "runtime"} == {1, 2}  # each worker's lines say whose
     finally:
         assert server.terminate(60) == 0, server.log
+    records = [json.loads(line) for line in server.lines if line.strip()]
+    assert records[-1]["msg"] == "stopped gracefully" and "worker" not in records[-1], records[-1]
+    assert sorted(r["worker"] for r in records if r["msg"] == "stopped gracefully" and "worker" in r) == [1, 2]
 
 
 async def test_a_killed_worker_is_restarted_and_logged(tmp_path: Path, redis_url: str) -> None:  # noqa: F811
