@@ -46,4 +46,4 @@ def merge(sources: Mapping[str, list[Metric]], label: str = "worker") -> bytes:
                 continue
             into.samples.extend(s._replace(labels={label: value, **s.labels})
                                 for s in family.samples)
-    return generate_latest(_Families(merged.values()))  # type: ignore[arg-type]
+    return generate_latest(_Families(merged.values()))  # duck-typed: anything with collect()

@@ -283,9 +283,11 @@ class WorkerSupervisor:
                     process.send_signal(signal.SIGTERM)
             while slot.process is process:
                 await self._wait_change()
-            if process.returncode != 0:
+            code = process.returncode
+            if code != 0:
                 clean[0] = False
-                log.error("worker %d %s while stopping", slot.index, _describe_exit(process.returncode),
+                log.error("worker %d %s while stopping", slot.index,
+                          "ended" if code is None else _describe_exit(code),
                           extra={"event": "worker.unclean_stop", "worker": slot.index, "pid": process.pid})
 
         with trio.move_on_after(self.config.shutdown_timeout + STOP_GRACE) as waited:
