@@ -151,7 +151,7 @@ async def test_a_killed_worker_is_restarted_and_logged(tmp_path: Path, redis_url
 async def test_sigterm_drains_every_worker(tmp_path: Path, pg_url: str, redis_url: str) -> None:  # noqa: F811
     server = start(tmp_path, redis_url, "--database-url", pg_url)
     try:
-        reports = [dict() for _ in range(CLIENTS * 2)]
+        reports = [dict() for _ in range(CLIENTS * 3)]  # 24: all on one worker is a 1-in-8-million chance
         with trio.fail_after(60):
             async with trio.open_nursery() as nursery:
                 events = []
