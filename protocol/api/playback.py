@@ -26,7 +26,7 @@ from actors.timefmt import iso_utc
 from protocol import errors
 from protocol.api.catalog import CONTENT_ITEM, EXAMPLE_ITEMS
 from protocol.calls import Call
-from protocol.methods import Access, Example, method
+from protocol.methods import Access, Example, Notification, method
 from protocol.paging import PAGE_INFO_SCHEMA, PAGING_SCHEMA
 from protocol.push import PushHub, Subscriber
 
@@ -276,4 +276,22 @@ METHODS = [
            result={"type": "object", "properties": {"ok": {"const": True}}, "required": ["ok"]},
            errors=[errors.NOT_FOUND],
            examples=[Example("unsubscribe", {"subscription": "s1"}, {"ok": True})]),
+]
+
+NOTIFICATIONS = [
+    Notification(CHANGED, {
+        "title": "PlaybackChanged", "type": "object",
+        "properties": {
+            "subscription": {"type": "string", "description": "the id playback.subscribe answered"},
+            "content_id": {"type": "string"},
+            "position_ms": {"type": "integer", "minimum": 0},
+            "completed": {"type": "boolean"},
+            "played": {"type": "boolean"},
+            "device_id": {"type": "string", "description": "the device that made the change (empty if none given)"},
+            "updated_at": {"type": "string", "format": "date-time"}},
+        "required": ["subscription", "content_id", "position_ms", "completed", "played", "device_id", "updated_at"]},
+        summary="A position, stop or played mark made by another connection of the same user (any node)",
+        description="Sent to each subscription of playback.subscribe, never before its id was answered; at most "
+                    "two a second per item and connection, the latest state when the client reads slowly; "
+                    "within a second across nodes. Ends with playback.unsubscribe or the connection."),
 ]

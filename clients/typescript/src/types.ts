@@ -486,6 +486,16 @@ export interface AuthRevokedParams {
   reason: string;
 }
 
+export interface PlaybackChangedParams {
+  subscription: string;
+  content_id: string;
+  position_ms: number;
+  completed: boolean;
+  played: boolean;
+  device_id: string;
+  updated_at: string;
+}
+
 export type SystemShutdownParams = Record<string, never>;
 
 /** Every method: its params and result. */
@@ -528,6 +538,7 @@ export interface Methods {
 /** Every notification the server sends: its params. */
 export interface Notifications {
   "auth.revoked": AuthRevokedParams;
+  "playback.changed": PlaybackChangedParams;
   "system.shutdown": SystemShutdownParams;
 }
 
