@@ -13,7 +13,7 @@ from tests.support import ROOT
 
 
 def test_a_short_soak_with_faults_keeps_every_invariant(pg_database: str, redis_url: str) -> None:
-    argv = [sys.executable, str(ROOT / "bench" / "soak.py"), "--seconds", "45", "--nodes", "2", "--viewers", "8",
+    argv = [sys.executable, str(ROOT / "bench" / "soak.py"), "--seconds", "60", "--nodes", "2", "--viewers", "8",
             "--searchers", "2", "--refreshers", "2", "--assigners", "2", "--hostile", "1", "--titles", "400",
             "--fault-every", "10", "--outage", "3", "--redis-url", redis_url]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=240)
