@@ -13,6 +13,7 @@ from actors.search.readings import SYNONYM_GROUPS_MAX, SYNONYM_PHRASES_MAX
 from protocol.api.catalog import CONTENT_ITEM, EXAMPLE_ITEMS
 from protocol import errors
 from protocol.calls import Call
+from protocol.item_json import hit_fragments
 from protocol.methods import Access, Example, Schema, method
 from protocol.paging import PAGE_INFO_SCHEMA, PAGING_SCHEMA
 
@@ -69,12 +70,7 @@ async def query(call: Call[SearchDomain]) -> dict[str, object]:
     listing = call.listing(SCOPE + ":" + _query_key(params))
     include_facets = params.get("include_facets", False)
     found = await call.domain.query(params["query"], params.get("filters"), listing.page, include_facets)
-    items = []
-    for item, marks in zip(found.hits.items, found.highlights):
-        entry = item.to_dict()
-        entry["highlights"] = marks
-        items.append(entry)
-    answer: dict[str, object] = {"items": items, "total": found.hits.total, "page_info": listing.info(found.hits),
+    answer: dict[str, object] = {"items": hit_fragments(found.hits.items, found.highlights), "total": found.hits.total, "page_info": listing.info(found.hits),
                                  "corrected_query": found.corrected_query, "corrections": found.corrections}
     if include_facets:
         answer["facets"] = found.facets
