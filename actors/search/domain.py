@@ -74,6 +74,12 @@ class SearchDomain:
     def _ref(self) -> ActorRef:
         return self._registry.lookup(NAME)
 
+    def version(self) -> int | None:
+        """Changes whenever what `query` answers may change (`SearchIndex.version`);
+        None while reads ask the actor rather than read the index directly."""
+        index = self.live.state.fresh()
+        return None if index is None else index.version
+
     async def query(self, text: str, filters: dict[str, Any] | None, page: Page,
                     include_facets: bool = False) -> SearchPage:
         if isinstance(page, KeysetPage):
