@@ -25,7 +25,7 @@ from actors.paging import KeysetPage, Page, Slice
 from actors.search.actor import AUTOCOMPLETE_NS, SearchActor, list_page
 from actors.search.autocomplete import Suggestions
 from actors.search.explain import Highlight
-from actors.search.index import QueryResult
+from actors.search.index import QueryResult, SearchIndex
 from actors.search.live import LiveIndex
 from actors.search.messages import (AddCorrection, Autocomplete, GetItem, ListItems, LocalChange, Query,
                                     SetSynonyms, Synonym)
@@ -74,10 +74,18 @@ class SearchDomain:
     def _ref(self) -> ActorRef:
         return self._registry.lookup(NAME)
 
+    def _fresh(self) -> SearchIndex | None:
+        """The index to read directly: built, holding every local write, and its actor
+        still there to follow the catalog (registered until its slot ends for good)."""
+        index = self.live.state.fresh()
+        if index is None or self._registry.get(NAME) is None:
+            return None
+        return index
+
     def version(self) -> int | None:
         """Changes whenever what `query` answers may change (`SearchIndex.version`);
         None while reads ask the actor rather than read the index directly."""
-        index = self.live.state.fresh()
+        index = self._fresh()
         return None if index is None else index.version
 
     async def query(self, text: str, filters: dict[str, Any] | None, page: Page,
@@ -87,7 +95,7 @@ class SearchDomain:
             msg = Query(text, filters, page.limit, after=after, include_facets=include_facets)
         else:
             msg = Query(text, filters, page.page_size, offset=page.offset, include_facets=include_facets)
-        index = self.live.state.fresh()
+        index = self._fresh()
         result: QueryResult
         if index is not None:
             result = index.query(msg.text, msg.filters, offset=msg.offset, limit=msg.limit,
@@ -152,7 +160,7 @@ class SearchDomain:
         """One `content.list` page from the index's copy of the catalog (the same order
         and pages as storage's): read directly when fresh, else asked like `indexed`
         (None if it is busy, full or not running)."""
-        index = self.live.state.fresh()
+        index = self._fresh()
         if index is not None:
             return list_page(index, page, sort)
         ref = self._registry.get(NAME)
