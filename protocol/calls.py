@@ -62,6 +62,12 @@ class Call(Generic[D]):
             raise AuthRequired()
         return principal
 
+    @property
+    def cursors(self) -> CursorCodec:
+        """What signs this call's listing cursors (an answer holding a cursor is only
+        good where the same codec checks it)."""
+        return self._cursors
+
     def listing(self, scope: str) -> Listing:
         """The paging of this call, its cursors bound to `scope` (see protocol.paging)."""
         return Listing(self.params, self._cursors, scope)

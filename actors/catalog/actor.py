@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -25,12 +26,18 @@ COUNT_TTL = 1.0
 the whole catalog costs ~10 ms on PostgreSQL; writes on this node refresh it at once)."""
 
 
+Changed = Callable[[Sequence[ContentItem]], Awaitable[None]]
+"""Told the items of every write once stored (the search index's `changed`)."""
+
+
 class CatalogActor(Actor):
-    def __init__(self, storage: Storage, kv: KV, registry: Registry, node_id: str) -> None:
+    def __init__(self, storage: Storage, kv: KV, registry: Registry, node_id: str,
+                 changed: Changed | None = None) -> None:
         self.storage = storage
         self.kv = kv
         self.registry = registry
         self.node_id = node_id
+        self.changed = changed
         self._count: tuple[float, int] | None = None  # (monotonic time read, total)
 
     async def receive(self, msg: object) -> Any:
@@ -88,8 +95,11 @@ class CatalogActor(Actor):
                 await store.upsert(tx, items, int(time.time() * 1000))
         self._count = None
         log.info("upserted %d content items", len(items), extra={"event": "catalog.upsert", "count": len(items)})
-        search = self.registry.get(SEARCH)
-        if search is not None:
-            await search.tell(ContentChanged(items))
+        if self.changed is not None:
+            await self.changed(items)
+        else:
+            search = self.registry.get(SEARCH)
+            if search is not None:
+                await search.tell(ContentChanged(items))
         await self.kv.publish(CATALOG_CHANNEL, orjson.dumps({"node": self.node_id, "ids": [i.id for i in items]}))
         return len(items)

@@ -4,7 +4,8 @@ handlers call.
 Content reads (`item`, `list`) ask the search index's in-memory copy first (when the
 application gives one as `index`), so a read costs no database round trip; the catalog
 actor reads storage for anything the index lacks, and for a listing when the index is
-busy or not running.
+busy or not running. Writes are handed to the index (`changed`) before they are
+answered, so a read sees the writes of this node that came before it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ class ItemIndex(Protocol):
         """One page of the catalog by `sort`, in storage's order, if the copy answers
         promptly, else None."""
 
+    async def changed(self, items: Sequence[ContentItem]) -> None:
+        """Content written on this node (stored), for the copy to follow before the
+        write is answered."""
+
 
 class CatalogDomain:
     """What the node's other parts call on the catalog. `children`: its actor."""
@@ -41,7 +46,9 @@ class CatalogDomain:
     def __init__(self, env: DomainEnv, index: ItemIndex | None = None) -> None:
         self._registry: Registry = env.registry
         self._index = index
-        self.children = [ChildSpec(NAME, lambda: CatalogActor(env.storage, env.kv, env.registry, env.node_id))]
+        changed = index.changed if index is not None else None
+        self.children = [ChildSpec(NAME, lambda: CatalogActor(env.storage, env.kv, env.registry, env.node_id,
+                                                              changed))]
 
     def _ref(self) -> ActorRef:
         return self._registry.lookup(NAME)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+import orjson
 
 from actors.errors import InvalidParams
 
@@ -53,6 +54,8 @@ class ContentItem:
     series_id: str | None = None  # an episode's series (an item of type "series")
     season: int | None = None  # >= 1, with series_id
     episode: int | None = None  # >= 1, with series_id
+    # `to_json`'s bytes, made on first use: not a field of the value (no init, eq, hash or repr).
+    _json: bytes | None = attrs.field(default=None, init=False, eq=False, hash=False, repr=False)
 
     @classmethod
     def from_dict(cls, d: Any, prefix: str = "") -> ContentItem:
@@ -185,6 +188,17 @@ class ContentItem:
             out["season"] = self.season
             out["episode"] = self.episode
         return out
+
+
+    def to_json(self) -> bytes:
+        """`to_dict()` encoded as orjson encodes it, once per item: an item is a
+        value that is replaced, never changed, and answers carry the same items over
+        and over (`orjson.Fragment(item.to_json())` splices the bytes into an answer)."""
+        raw = self._json
+        if raw is None:
+            raw = orjson.dumps(self.to_dict())
+            object.__setattr__(self, "_json", raw)
+        return raw
 
 
 def _is_int(v: Any) -> bool:

@@ -23,9 +23,10 @@ from actors.catalog.model import ContentItem
 from actors.errors import storage_errors
 from actors.kv import KV
 from actors.kv.notices import MISSED, from_other_nodes
-from actors.paging import KeysetPage, OffsetPage, Slice, keyset_slice
+from actors.paging import OffsetPage, Page, Slice, keyset_slice
 from actors.search.index import QueryResult, SearchIndex
 from actors.search.listing import sort_key
+from actors.search.live import LiveIndex
 from actors.search.messages import (
     CORRECTIONS_CHANNEL,
     SYNONYMS_CHANNEL,
@@ -33,6 +34,7 @@ from actors.search.messages import (
     Autocomplete,
     GetItem,
     ListItems,
+    LocalChange,
     Query,
     Rebuild,
     Reload,
@@ -55,14 +57,24 @@ ON CONFLICT (misspelled) DO UPDATE SET corrected = excluded.corrected, created_a
 SYNONYM_SQL = "INSERT INTO search_synonyms (position, phrases, one_way, created_at) VALUES ($1, $2, $3, $4)"
 
 
+def list_page(index: SearchIndex, page: Page, sort: str) -> Slice[ContentItem]:
+    """One `content.list` page from the index's copy of the catalog."""
+    if isinstance(page, OffsetPage):
+        return Slice(index.list_offset(sort, page.offset, page.page_size), len(index))
+    items = index.list_after(sort, page.after, page.limit + 1)
+    return keyset_slice(items, page, lambda item: sort_key(item, sort))
+
+
 class SearchActor(Actor):
     mailbox_size = 4096
 
-    def __init__(self, storage: Storage, kv: KV, node_id: str) -> None:
+    def __init__(self, storage: Storage, kv: KV, node_id: str, live: LiveIndex | None = None) -> None:
         self.storage = storage
         self.kv = kv
         self.node_id = node_id
         self.index = SearchIndex()
+        self.live = live if live is not None else LiveIndex()
+        """Where the node's other tasks read the index (published once built)."""
 
     async def started(self) -> None:
         await self._rebuild()
@@ -76,12 +88,16 @@ class SearchActor(Actor):
         if isinstance(msg, GetItem):
             return self.index.get(msg.id)
         if isinstance(msg, ListItems):
-            return self._list(msg)
+            return list_page(self.index, msg.page, msg.sort)
         if isinstance(msg, Autocomplete):
             return self.index.suggestions(msg.q, msg.limit)
-        if isinstance(msg, ContentChanged):
-            for item in msg.items:
-                self.index.upsert(item)
+        if isinstance(msg, (ContentChanged, LocalChange)):
+            try:
+                for item in msg.items:
+                    self.index.upsert(item)
+            finally:
+                if isinstance(msg, LocalChange):
+                    self.live.behind -= 1
             await self.kv.delete_namespace(AUTOCOMPLETE_NS)
             return None
         if isinstance(msg, AddCorrection):
@@ -106,14 +122,6 @@ class SearchActor(Actor):
     def _query(self, msg: Query) -> QueryResult:
         return self.index.query(msg.text, msg.filters, offset=msg.offset, limit=msg.limit,
                                 include_facets=msg.include_facets, after=msg.after)
-
-    def _list(self, msg: ListItems) -> Slice[ContentItem]:
-        page = msg.page
-        if isinstance(page, OffsetPage):
-            return Slice(self.index.list_offset(msg.sort, page.offset, page.page_size), len(self.index))
-        assert isinstance(page, KeysetPage)
-        items = self.index.list_after(msg.sort, page.after, page.limit + 1)
-        return keyset_slice(items, page, lambda item: sort_key(item, msg.sort))
 
     async def _set_synonyms(self, msg: SetSynonyms) -> None:
         groups = [(g.phrases, g.one_way) for g in msg.groups]
@@ -169,7 +177,7 @@ class SearchActor(Actor):
         items = [item async for item in store.iterate_all(self.storage)]
         # Building 100,000 titles takes seconds of pure Python: do it off the event loop.
         index = await trio.to_thread.run_sync(SearchIndex, items)
-        self.index = index
+        self.index = self.live.index = index
         # The index is hundreds of thousands of long-lived objects; moving them out of
         # the collector's generations keeps later collections from pausing ~100 ms.
         gc.freeze()

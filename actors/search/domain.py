@@ -1,7 +1,9 @@
 """The search domain's entry: `start(env)` gives the search actor's child spec and the
 facade handlers call.
 
-The index lives in the search actor; queries are asks. Hot autocomplete prefixes are
+The index lives in the search actor. Reads (`query`, `listed`) call it directly when it
+is fresh (`live.LiveIndex`), else ask the actor; local writes reach it through
+`changed`. Hot autocomplete prefixes are
 cached in the key-value store (Redis when configured) for `AUTOCOMPLETE_TTL`, the whole
 answer under `ac:v2:<limit>:<prefix>`, and the search actor drops them whenever the
 catalog, the corrections or the synonyms change. The index's copy of the catalog also
@@ -20,12 +22,14 @@ from actors.catalog.model import ContentItem
 from actors.env import DomainEnv
 from actors.kv import KV
 from actors.paging import KeysetPage, Page, Slice
-from actors.search.actor import AUTOCOMPLETE_NS, SearchActor
+from actors.search.actor import AUTOCOMPLETE_NS, SearchActor, list_page
 from actors.search.autocomplete import Suggestions
 from actors.search.explain import Highlight
-from actors.search.index import QueryResult
-from actors.search.messages import AddCorrection, Autocomplete, GetItem, ListItems, Query, SetSynonyms, Synonym
-from runtime import ActorRef, ActorStopped, AskTimeout, ChildSpec, Overloaded, Registry
+from actors.search.index import QueryResult, SearchIndex
+from actors.search.live import LiveIndex
+from actors.search.messages import (AddCorrection, Autocomplete, GetItem, ListItems, LocalChange, Query,
+                                    SetSynonyms, Synonym)
+from runtime import ActorRef, ActorStopped, AskTimeout, Overloaded, Registry, Shared
 
 NAME = "search"
 AUTOCOMPLETE_TTL = 300.0
@@ -62,12 +66,27 @@ class SearchDomain:
         self._registry: Registry = env.registry
         self._kv: KV = env.kv
         self._on_cache_lookup = on_cache_lookup
+        self.live = Shared(NAME, LiveIndex())
         # Building the index of a large catalog takes seconds; give its stop room too.
-        self.children = [ChildSpec(NAME, lambda: SearchActor(env.storage, env.kv, env.node_id),
-                                   shutdown_timeout=5.0)]
+        self.children = [self.live.child(lambda live: SearchActor(env.storage, env.kv, env.node_id, live),
+                                         shutdown_timeout=5.0)]
 
     def _ref(self) -> ActorRef:
         return self._registry.lookup(NAME)
+
+    def _fresh(self) -> SearchIndex | None:
+        """The index to read directly: built, holding every local write, and its actor
+        still there to follow the catalog (registered until its slot ends for good)."""
+        index = self.live.state.fresh()
+        if index is None or self._registry.get(NAME) is None:
+            return None
+        return index
+
+    def version(self) -> int | None:
+        """Changes whenever what `query` answers may change (`SearchIndex.version`);
+        None while reads ask the actor rather than read the index directly."""
+        index = self._fresh()
+        return None if index is None else index.version
 
     async def query(self, text: str, filters: dict[str, Any] | None, page: Page,
                     include_facets: bool = False) -> SearchPage:
@@ -76,7 +95,13 @@ class SearchDomain:
             msg = Query(text, filters, page.limit, after=after, include_facets=include_facets)
         else:
             msg = Query(text, filters, page.page_size, offset=page.offset, include_facets=include_facets)
-        result: QueryResult = await self._ref().ask(msg)
+        index = self._fresh()
+        result: QueryResult
+        if index is not None:
+            result = index.query(msg.text, msg.filters, offset=msg.offset, limit=msg.limit,
+                                 include_facets=msg.include_facets, after=msg.after)
+        else:
+            result = await self._ref().ask(msg)
         return SearchPage(Slice(result.items, result.total, result.next_after), result.highlights,
                           result.corrected_query, result.corrections, result.facets)
 
@@ -117,10 +142,27 @@ class SearchDomain:
             return None
         return item
 
+    async def changed(self, items: Sequence[ContentItem]) -> None:
+        """Content written on this node: tell the index (reads ask it, rather than read
+        it directly, until it has applied the change). Nothing if it is not running."""
+        ref = self._registry.get(NAME)
+        if ref is None:
+            return
+        live = self.live.state
+        live.behind += 1
+        try:
+            await ref.tell(LocalChange(tuple(items)))
+        except BaseException:
+            live.behind -= 1
+            raise
+
     async def listed(self, page: Page, sort: str) -> Slice[ContentItem] | None:
         """One `content.list` page from the index's copy of the catalog (the same order
-        and pages as storage's), or None if it is busy, full or not running; asked like
-        `indexed`."""
+        and pages as storage's): read directly when fresh, else asked like `indexed`
+        (None if it is busy, full or not running)."""
+        index = self._fresh()
+        if index is not None:
+            return list_page(index, page, sort)
         ref = self._registry.get(NAME)
         if ref is None:
             return None

@@ -14,6 +14,7 @@ whose answers rank after the first pass's.
 from __future__ import annotations
 
 import gc
+import itertools
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from operator import attrgetter
@@ -38,6 +39,8 @@ CACHE_ENTRIES = 64  # evaluated queries (their bitsets: up to 125 kB each at a m
 RESULTS_CACHED = 2048  # answered pages (items are shared with the index: a few kB each)
 WIDE_PENALTY = ranking.WORD_POINTS * (MAX_QUERY_TOKENS + 1)  # a widened pass ranks below every first-pass class
 CACHE_FROM = 500  # evaluated queries with this many hits are kept until a write
+
+_VERSIONS = itertools.count(1)
 
 if TYPE_CHECKING:
     from actors.search.autocomplete import Suggestion, Suggestions
@@ -95,6 +98,9 @@ class SearchIndex:
         self.docs = Documents()
         self.vocab = Vocabulary(self.docs.postings)
         self.orders = Orders()
+        self.version = next(_VERSIONS)
+        """Changes with every write (content, corrections, synonyms): answers read from
+        the index stay right while it is the same. Unique in the process."""
         if items:
             self.build(items)
 
@@ -211,6 +217,7 @@ class SearchIndex:
     def _invalidate(self) -> None:
         self._cache.clear()
         self._results.clear()
+        self.version = next(_VERSIONS)
 
     # -- query ------------------------------------------------------------------------
 

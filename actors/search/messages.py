@@ -6,6 +6,7 @@ from typing import Any
 
 import attrs
 
+from actors.catalog.model import ContentItem
 from actors.paging import Page
 
 CORRECTIONS_CHANNEL = "search.corrections"
@@ -39,6 +40,14 @@ class ListItems:
 
     page: Page
     sort: str = "popularity"
+
+
+@attrs.frozen
+class LocalChange:
+    """Content written on this node, told by `SearchDomain.changed`, which counted it
+    in `LiveIndex.behind`; applied like the catalog's `ContentChanged`, then counted out."""
+
+    items: tuple[ContentItem, ...]
 
 
 @attrs.frozen

@@ -12,12 +12,17 @@ from actors.search.messages import Synonym
 from actors.search.readings import SYNONYM_GROUPS_MAX, SYNONYM_PHRASES_MAX
 from protocol.api.catalog import CONTENT_ITEM, EXAMPLE_ITEMS
 from protocol import errors
+from protocol.answers import Answers, params_key
 from protocol.calls import Call
+from protocol.item_json import hit_fragments
 from protocol.methods import Access, Example, Schema, method
 from protocol.paging import PAGE_INFO_SCHEMA, PAGING_SCHEMA
 
 SCOPE = "search.query"
 DEFAULT_SUGGESTIONS = 10
+ANSWERS_MAX_BYTES = 16 << 20
+"""Encoded search.query answers kept until the index changes (a few kB each)."""
+_answers = Answers(ANSWERS_MAX_BYTES)
 
 STRINGS = {"type": "array", "items": {"type": "string", "maxLength": 64}, "maxItems": 50}
 YEAR = {"type": "integer", "minimum": 0, "maximum": 9999}
@@ -64,17 +69,28 @@ SYNONYM_GROUP = {"title": "SynonymGroup", "type": "object",
                  "required": ["words"], "additionalProperties": False}
 
 
-async def query(call: Call[SearchDomain]) -> dict[str, object]:
+async def query(call: Call[SearchDomain]) -> object:
+    """The answer kept for these params while the index is unchanged, else made and kept
+    (see protocol.answers); made afresh while reads ask the search actor."""
+    version = call.domain.version()
+    if version is None:
+        return await _query(call)
+    kept_under = (version, call.cursors)  # its cursors are only good where they were signed
+    key = params_key(call.params)
+    raw = _answers.get(kept_under, key)
+    if raw is None:
+        raw = orjson.dumps(await _query(call))
+        _answers.put(kept_under, key, raw)
+    return orjson.Fragment(raw)
+
+
+async def _query(call: Call[SearchDomain]) -> dict[str, object]:
     params = call.params
     listing = call.listing(SCOPE + ":" + _query_key(params))
     include_facets = params.get("include_facets", False)
     found = await call.domain.query(params["query"], params.get("filters"), listing.page, include_facets)
-    items = []
-    for item, marks in zip(found.hits.items, found.highlights):
-        entry = item.to_dict()
-        entry["highlights"] = marks
-        items.append(entry)
-    answer: dict[str, object] = {"items": items, "total": found.hits.total, "page_info": listing.info(found.hits),
+    answer: dict[str, object] = {"items": hit_fragments(found.hits.items, found.highlights),
+                                 "total": found.hits.total, "page_info": listing.info(found.hits),
                                  "corrected_query": found.corrected_query, "corrections": found.corrections}
     if include_facets:
         answer["facets"] = found.facets

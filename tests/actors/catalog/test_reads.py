@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, AsyncIterator
 
+import orjson
 import pytest
 import trio
 import trio.testing
@@ -148,8 +149,9 @@ async def test_a_read_waiting_for_a_busy_index_holds_up_no_catalog_request(
     read = await rig.pending(nursery, method, params)
     assert not read.done.is_set() and rig.search.depth() == 1  # its GetItem waits behind the reload
 
-    # content.list reads the index too: it waits like the read, then falls back.
+    # content.list reads the index directly: the busy actor does not hold it up.
     listing = await rig.pending(nursery, "content.list", {"limit": 3})
+    assert listing.done.is_set()
     began = trio.current_time()
     with trio.move_on_after(INDEX_TIMEOUT / 2) as waited:
         upserted = await rig.call("content.upsert", {"items": [item(7).to_dict()]})
@@ -167,6 +169,32 @@ async def test_a_read_waiting_for_a_busy_index_holds_up_no_catalog_request(
         assert read.result == item(1).to_dict()
     else:
         assert read.result["session_id"]
+
+
+async def test_a_listing_sees_this_nodes_writes_before_the_index_has_applied_them(
+        clock: trio.testing.MockClock, nursery: trio.Nursery, rig: Rig) -> None:
+    await rig.busy_search()
+    await rig.call("content.upsert", {"items": [item(7).to_dict()]})  # applied after the reload
+    assert rig.search.depth() == 1
+
+    # Not read directly while the write waits: asked, then storage after INDEX_TIMEOUT.
+    listing = await rig.pending(nursery, "content.list", {"limit": 10, "sort": "title"})
+    assert not listing.done.is_set()
+    clock.jump(INDEX_TIMEOUT)
+    with trio.fail_after(1):
+        await listing.done.wait()
+    assert "t007" in [i["id"] for i in orjson.loads(orjson.dumps(listing.result["items"]))]
+
+    # Once the index has applied it, read directly again.
+    rig.search_storage.release.set()
+    while rig.search.depth():
+        await trio.sleep(0)
+    await trio.testing.wait_all_tasks_blocked()
+    rig.search_storage.hold()
+    await rig.search.tell(Reload(("t001",)))
+    await rig.search_storage.waiting.wait()
+    listed = await rig.call("content.list", {"limit": 10, "sort": "title"})
+    assert "t007" in [i["id"] for i in orjson.loads(orjson.dumps(listed["items"]))]
 
 
 async def test_a_read_answers_from_the_index_what_storage_lacks(rig: Rig) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from actors.catalog import series, store
-from actors.catalog.model import EPISODE_MAX, ContentItem
+from actors.catalog.model import EPISODE_MAX, FIELDS, ContentItem
 from actors.errors import InvalidParams
 from actors.playback import store as playback_store
 from actors.playback.rules import ResumeRules
@@ -64,7 +64,7 @@ async def test_links_are_checked_against_storage(storage: Storage) -> None:
 
 
 def _fields(item: ContentItem) -> dict[str, Any]:
-    return {name: getattr(item, name) for name in item.__slots__ if not name.startswith("__")}
+    return {name: getattr(item, name) for name in FIELDS}
 
 
 async def test_episodes_are_listed_in_order(storage: Storage) -> None:
