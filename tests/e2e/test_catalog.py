@@ -111,3 +111,19 @@ async def test_a_read_after_a_write_sees_the_write(gateway) -> None:
         for title in ("First", "Second", "Third"):
             await catalog.ask(Upsert((item(9, title=title),)))
             assert (await client.call("content.get", {"id": "t009"}))["title"] == title
+
+
+async def test_a_page_asked_again_after_a_write_shows_the_write(gateway) -> None:
+    """A page asked twice answers the same, and after a write to an item on it, the
+    write (content.list reads the index directly while it holds this node's writes)."""
+    await seed(gateway, 5)
+    catalog = gateway.app.registry.lookup("catalog")
+    params = {"page": 1, "page_size": 5, "sort": "title"}
+    async with connect(gateway.url) as client:
+        first = await client.call("content.list", params)
+        assert await client.call("content.list", params) == first
+        assert "t003" in [i["id"] for i in first["items"]]
+        await catalog.ask(Upsert((item(3, title="Aaa renamed"),)))
+        again = await client.call("content.list", params)
+        assert again["items"][0]["id"] == "t003" and again["items"][0]["title"] == "Aaa renamed"
+        assert again != first
