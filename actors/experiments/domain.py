@@ -17,7 +17,7 @@ import attrs
 import trio
 
 from actors.env import DomainEnv
-from actors.errors import TimedOut, storage_errors
+from actors.errors import NotFound, TimedOut, storage_errors
 from actors.experiments import store
 from actors.experiments.actor import ExperimentsActor
 from actors.experiments.messages import (
@@ -70,7 +70,14 @@ class ExperimentsDomain:
         caller the gateway cannot vouch for (anonymous, or naming another user), the
         connection whose first answers are recorded only under the quota (table.py);
         None records every first answer."""
-        answer = self.table.state.assign(experiment_id, user_id, owner)
+        try:
+            answer = self.table.state.assign(experiment_id, user_id, owner)
+        except NotFound:
+            # Perhaps created on another node a moment ago, its notice still on the way:
+            # the actor looks in storage (one id at a time) and installs it, or raises
+            # NotFound again.
+            await self.get(experiment_id)
+            answer = self.table.state.assign(experiment_id, user_id, owner)
         if isinstance(answer, LookupNeeded):
             return await self._look_up(answer, owner)
         return answer

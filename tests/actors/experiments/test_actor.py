@@ -218,6 +218,20 @@ async def test_a_second_node_gives_the_same_answers(nursery: trio.Nursery, stora
         await b.stop()
 
 
+async def test_an_experiment_created_on_another_node_is_assigned_before_its_notice_comes(
+        nursery: trio.Nursery, storage: Storage, db_url: str) -> None:
+    # Separate pub/sub: node b never hears of the creation and must find it in storage.
+    a = await Node(storage, MemoryKV(), "node-a").start(nursery)
+    async with connect_storage(db_url, pool_size=4, timeout=10.0) as storage_b:
+        b = await Node(storage_b, MemoryKV(), "node-b").start(nursery)
+        await a.create("fresh", weighted(("a", 50), ("b", 50)))
+        assert not await _knows(b, "fresh")
+        assert await b.assign_all("fresh", users(200)) == await a.assign_all("fresh", users(200))
+        with pytest.raises(NotFound):
+            await b.assign("never-made", "user-1")
+        await b.stop()
+
+
 async def _knows(node: Node, experiment_id: str) -> bool:
     return experiment_id in node.table.live
 
