@@ -32,7 +32,7 @@ from actors.catalog.messages import ListContent  # noqa: E402
 from actors.kv import connect_kv  # noqa: E402
 from actors.paging import KeysetPage, OffsetPage  # noqa: E402
 from actors.storage import connect_storage, migrate  # noqa: E402
-from runtime import Registry, spawn  # noqa: E402
+from runtime import spawn  # noqa: E402
 
 PAGE = 20
 
@@ -56,7 +56,7 @@ async def bench(url: str, titles: int, repeat: int) -> None:
                 for i in range(0, len(items), 1000):
                     await store.upsert(tx, items[i:i + 1000], 0)
         async with connect_kv(None) as kv, trio.open_nursery() as nursery:
-            ref = await spawn(nursery, lambda: CatalogActor(storage, kv, Registry(), "bench"), "catalog")
+            ref = await spawn(nursery, lambda: CatalogActor(storage, kv, "bench"), "catalog")
             for sort in ("popularity", "title"):
                 after = None
                 for _ in range(999):

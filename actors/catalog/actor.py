@@ -10,17 +10,16 @@ from typing import Any
 import orjson
 
 from actors.catalog import series, store
-from actors.catalog.messages import CATALOG_CHANNEL, ContentChanged, GetContent, ListContent, ListEpisodes, Upsert
+from actors.catalog.messages import CATALOG_CHANNEL, GetContent, ListContent, ListEpisodes, Upsert
 from actors.catalog.model import ContentItem
 from actors.errors import InvalidParams, NotFound, storage_errors
 from actors.kv import KV
 from actors.paging import KeysetPage, OffsetPage, Slice, keyset_slice
 from actors.storage import Storage
-from runtime import Actor, Registry
+from runtime import Actor
 
 log = logging.getLogger("actors.catalog")
 
-SEARCH = "search"
 COUNT_TTL = 1.0
 """Seconds an offset listing's `total` may lag writes made on other nodes (count(*) over
 the whole catalog costs ~10 ms on PostgreSQL; writes on this node refresh it at once)."""
@@ -31,11 +30,10 @@ Changed = Callable[[Sequence[ContentItem]], Awaitable[None]]
 
 
 class CatalogActor(Actor):
-    def __init__(self, storage: Storage, kv: KV, registry: Registry, node_id: str,
-                 changed: Changed | None = None) -> None:
+    def __init__(self, storage: Storage, kv: KV, node_id: str, changed: Changed | None = None) -> None:
+        """`changed`: told every write once stored (the search index, when the node runs one)."""
         self.storage = storage
         self.kv = kv
-        self.registry = registry
         self.node_id = node_id
         self.changed = changed
         self._count: tuple[float, int] | None = None  # (monotonic time read, total)
@@ -97,9 +95,5 @@ class CatalogActor(Actor):
         log.info("upserted %d content items", len(items), extra={"event": "catalog.upsert", "count": len(items)})
         if self.changed is not None:
             await self.changed(items)
-        else:
-            search = self.registry.get(SEARCH)
-            if search is not None:
-                await search.tell(ContentChanged(items))
         await self.kv.publish(CATALOG_CHANNEL, orjson.dumps({"node": self.node_id, "ids": [i.id for i in items]}))
         return len(items)

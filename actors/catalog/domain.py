@@ -47,8 +47,7 @@ class CatalogDomain:
         self._registry: Registry = env.registry
         self._index = index
         changed = index.changed if index is not None else None
-        self.children = [ChildSpec(NAME, lambda: CatalogActor(env.storage, env.kv, env.registry, env.node_id,
-                                                              changed))]
+        self.children = [ChildSpec(NAME, lambda: CatalogActor(env.storage, env.kv, env.node_id, changed))]
 
     def _ref(self) -> ActorRef:
         return self._registry.lookup(NAME)

@@ -39,11 +39,3 @@ class ListEpisodes:
 
     series_id: str
     page: Page
-
-
-@attrs.frozen
-class ContentChanged:
-    """Told to the search actor after content is written (on this node, or on another
-    node via CATALOG_CHANNEL, in which case `items` were re-read from storage)."""
-
-    items: tuple[ContentItem, ...]

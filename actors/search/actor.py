@@ -1,7 +1,7 @@
 """The search actor: owns the in-memory `SearchIndex`, keeps it in step with the catalog.
 
 The index is built from storage at start; afterwards requests never touch the
-database. It follows the catalog through `ContentChanged` (writes on this node) and
+database. It follows the catalog through `LocalChange` (writes on this node) and
 the catalog's pub/sub channel (writes on other nodes: the changed ids are re-read).
 Learned corrections and synonyms are stored before they are answered and spread the
 same way. It also answers `content.list` pages from its copy of the catalog.
@@ -18,7 +18,7 @@ import orjson
 import trio
 
 from actors.catalog import store
-from actors.catalog.messages import CATALOG_CHANNEL, ContentChanged
+from actors.catalog.messages import CATALOG_CHANNEL
 from actors.catalog.model import ContentItem
 from actors.errors import storage_errors
 from actors.kv import KV
@@ -91,13 +91,12 @@ class SearchActor(Actor):
             return list_page(self.index, msg.page, msg.sort)
         if isinstance(msg, Autocomplete):
             return self.index.suggestions(msg.q, msg.limit)
-        if isinstance(msg, (ContentChanged, LocalChange)):
+        if isinstance(msg, LocalChange):
             try:
                 for item in msg.items:
                     self.index.upsert(item)
             finally:
-                if isinstance(msg, LocalChange):
-                    self.live.behind -= 1
+                self.live.behind -= 1
             await self.kv.delete_namespace(AUTOCOMPLETE_NS)
             return None
         if isinstance(msg, AddCorrection):

@@ -45,7 +45,7 @@ class ListItems:
 @attrs.frozen
 class LocalChange:
     """Content written on this node, told by `SearchDomain.changed`, which counted it
-    in `LiveIndex.behind`; applied like the catalog's `ContentChanged`, then counted out."""
+    in `LiveIndex.behind`; applied to the index, then counted out."""
 
     items: tuple[ContentItem, ...]
 

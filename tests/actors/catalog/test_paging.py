@@ -16,7 +16,7 @@ from actors.catalog.model import ContentItem
 from actors.kv import connect_kv
 from actors.paging import KeysetPage, OffsetPage
 from actors.storage import connect_storage, migrate
-from runtime import Registry, spawn
+from runtime import spawn
 
 SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -29,7 +29,7 @@ async def catalog(url: str):  # type: ignore[no-untyped-def]
         await migrate(storage)
         await storage.execute("DELETE FROM content")
         async with connect_kv(None) as kv, trio.open_nursery() as nursery:
-            ref = await spawn(nursery, lambda: CatalogActor(storage, kv, Registry(), "n1"), "catalog")
+            ref = await spawn(nursery, lambda: CatalogActor(storage, kv, "n1"), "catalog")
             yield storage, ref
             nursery.cancel_scope.cancel()
 

@@ -20,7 +20,7 @@ import trio.testing
 
 from actors import catalog, playback, search
 from actors.catalog import store
-from actors.catalog.messages import ContentChanged, GetContent
+from actors.catalog.messages import GetContent
 from actors.env import DomainEnv
 from actors.errors import NotFound
 from actors.kv.memory import MemoryKV
@@ -76,9 +76,11 @@ class Rig:
     """The catalog, search and playback domains as the gateway builds them, the search
     actor reading storage through a `HeldStorage`; five items stored and indexed."""
 
-    def __init__(self, env: DomainEnv, catalog: catalog.CatalogDomain, search_storage: HeldStorage) -> None:
+    def __init__(self, env: DomainEnv, catalog: catalog.CatalogDomain, index: search.SearchDomain,
+                 search_storage: HeldStorage) -> None:
         self.env = env
         self.catalog = catalog
+        self.index = index
         self.search_storage = search_storage
         self.table = MethodTable()
 
@@ -132,7 +134,7 @@ async def rig(request: pytest.FixtureRequest, nursery: trio.Nursery, tmp_path: P
         supervisor = Supervisor("test", children, registry=env.registry)
         await nursery.start(supervisor.run)
         await catalog_domain.upsert([item(n) for n in range(5)])
-        rig = Rig(env, catalog_domain, held)
+        rig = Rig(env, catalog_domain, index, held)
         rig.table.add_all(catalog_api.METHODS, catalog_domain)
         rig.table.add_all(playback_api.METHODS, playback_api.Needs(playback_domain, catalog_domain,
                                                                       playback_api.push_hub(playback_domain)))
@@ -199,7 +201,7 @@ async def test_a_listing_sees_this_nodes_writes_before_the_index_has_applied_the
 
 async def test_a_read_answers_from_the_index_what_storage_lacks(rig: Rig) -> None:
     only_indexed = item(8, title="Indexed only")
-    await rig.search.tell(ContentChanged((only_indexed,)))
+    await rig.index.changed((only_indexed,))  # as a write of this node, but never stored
     assert await rig.call("content.get", {"id": "t008"}) == only_indexed.to_dict()
     assert (await rig.call("playback.start", {"content_id": "t008"}))["session_id"]
     with pytest.raises(NotFound):
