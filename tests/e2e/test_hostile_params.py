@@ -260,19 +260,10 @@ def test_every_published_method_is_fuzzed(published: dict[str, Any]) -> None:
         assert m["x-access"] == ACCESS[m["name"]], m["name"]
 
 
-# Methods whose fuzzing fails today, with what is wrong (issue 16 findings).
-KNOWN: dict[tuple[str, str | None], str] = {}
-"""(method, role) -> the defect that makes its fuzzing fail today (an xfail reason)."""
-
-
 def _cases() -> Iterator[Any]:
     for method in sorted(SEEDS):
         for role in contract.ROLES:
-            marks = []
-            reason = KNOWN.get((method, role)) or KNOWN.get((method, "*"))  # type: ignore[call-overload]
-            if reason:
-                marks.append(pytest.mark.xfail(strict=True, reason=reason))
-            yield pytest.param(method, role, id=f"{method}-{role or 'anonymous'}", marks=marks)
+            yield pytest.param(method, role, id=f"{method}-{role or 'anonymous'}")
 
 
 @pytest.mark.parametrize(("method", "role"), list(_cases()))
