@@ -30,16 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from actors.catalog.demo import GENRES, generate  # noqa: E402
 from actors.search.index import SearchIndex  # noqa: E402
 from search_relevance import pct  # noqa: E402
+from loadgen import rss_bytes  # noqa: E402
 
 BROAD = ("the", "love", "last", "night", "the last", "of the", "a", "return")
 
 
 def rss_mb(pid: int | None = None) -> float:
-    with open(f"/proc/{pid or os.getpid()}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return rss_bytes(pid) / 2**20
 
 
 def workload(items, rng: random.Random, n: int) -> list[tuple[str, dict | None]]:  # type: ignore[no-untyped-def]

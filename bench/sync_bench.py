@@ -48,7 +48,7 @@ import orjson
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, connect_websocket_url, open_websocket_url
 
-from loadgen import ROOT, Server, cpu_seconds
+from loadgen import ROOT, Server, cpu_seconds, rss_bytes
 
 PASSWORD = "bench password 1234"
 PG_ADMIN = os.environ.get("MG_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -61,14 +61,6 @@ def raise_fd_limit(needed: int) -> None:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < needed:
         raise SystemExit(f"need {needed} open files, the limit is {soft}")
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 def free_port() -> int:
@@ -293,9 +285,9 @@ async def run_mode(args: argparse.Namespace, servers: list[Server], infra: Infra
             base_total = sum(cpu_seconds(p) for p in pids) - cpu0
             base = base_total / base_sent
             base_net = max(1e-9, base_total - idle * args.seconds) / base_sent
-            rss0 = sum(rss_kib(p) for p in pids)
+            rss0 = sum(rss_bytes(p) for p in pids) // 1024
             await subscribe_all(True)
-            rss1 = sum(rss_kib(p) for p in pids)
+            rss1 = sum(rss_bytes(p) for p in pids) // 1024
             memory.append((rss1 - rss0) * 1024 / (args.users * args.devices * args.subs_per_connection))
             await trio.sleep(0.5)
             bench.lags.clear()

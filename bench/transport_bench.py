@@ -27,24 +27,8 @@ import tempfile
 import trio
 from trio_websocket import open_websocket_url
 
-from loadgen import ROOT, Server, closed_loop, closed_loop_lean, echo_server, gateway, ping_frame
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
-
-
-def rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
-
+from loadgen import (ROOT, Server, closed_loop, closed_loop_lean, cpu_seconds, echo_server, gateway, ping_frame,
+                     rss_bytes)
 
 def fastapi_server() -> Server:
     return Server([sys.executable, "bench/fastapi_ping.py", "0"])
@@ -68,7 +52,7 @@ async def idle_connections(url: str, count: int, pid: int) -> float:
         await warm.send_message(ping_frame(0).decode())
         await warm.get_message()
     await trio.sleep(0.5)
-    before = rss(pid)
+    before = rss_bytes(pid)
     opened = trio.Event()
     done = trio.Event()
     count_open = [0]
@@ -92,7 +76,7 @@ async def idle_connections(url: str, count: int, pid: int) -> float:
         with trio.fail_after(120):
             await opened.wait()
         await trio.sleep(1.0)
-        after = rss(pid)
+        after = rss_bytes(pid)
         done.set()
     return (after - before) / count
 
