@@ -20,6 +20,11 @@ def fragments(items: Iterable[ContentItem]) -> list[orjson.Fragment]:
     return [orjson.Fragment(i.to_json()) for i in items]
 
 
+def array(encoded: Iterable[bytes]) -> orjson.Fragment:
+    """Items already encoded (`ContentItem.to_json` each) as one JSON array."""
+    return orjson.Fragment(b"[" + b",".join(encoded) + b"]")
+
+
 def hit_fragments(items: Sequence[ContentItem], highlights: Iterable[object]) -> list[orjson.Fragment]:
     """Search hits: each item's object with `"highlights": marks` as its last key, as
     `{**item.to_dict(), "highlights": marks}` encodes."""

@@ -31,9 +31,9 @@ class ItemIndex(Protocol):
     async def indexed(self, content_id: str) -> ContentItem | None:
         """The item if the copy holds it and answers promptly, else None."""
 
-    async def listed(self, page: Page, sort: str) -> Slice[ContentItem] | None:
-        """One page of the catalog by `sort`, in storage's order, if the copy answers
-        promptly, else None."""
+    async def listed(self, page: Page, sort: str) -> Slice[bytes] | None:
+        """One page of the catalog by `sort`, in storage's order, each item as its JSON
+        (`ContentItem.to_json`), if the copy answers promptly, else None."""
 
     async def changed(self, items: Sequence[ContentItem]) -> None:
         """Content written on this node (stored), for the copy to follow before the
@@ -71,15 +71,16 @@ class CatalogDomain:
         found: ContentItem = await self._ref().ask(GetContent(content_id))
         return found
 
-    async def list(self, page: Page, sort: str) -> Slice[ContentItem]:
-        """The catalog by `sort` (popularity, title or year), one page: from the index's
-        copy (as fresh as `item`'s), else from storage."""
+    async def list(self, page: Page, sort: str) -> Slice[bytes]:
+        """The catalog by `sort` (popularity, title or year), one page, each item as its
+        JSON (`ContentItem.to_json`): from the index's copy (as fresh as `item`'s), else
+        from storage."""
         if self._index is not None:
             listed = await self._index.listed(page, sort)
             if listed is not None:
                 return listed
         found: Slice[ContentItem] = await self._ref().ask(ListContent(page, sort))
-        return found
+        return Slice([item.to_json() for item in found.items], found.total, found.next_key)
 
     async def episodes(self, series_id: str, page: Page) -> Slice[ContentItem]:
         """The episodes of a series in season, episode order, one page."""

@@ -23,9 +23,8 @@ from actors.catalog.model import ContentItem
 from actors.errors import storage_errors
 from actors.kv import KV
 from actors.kv.notices import MISSED, from_other_nodes
-from actors.paging import OffsetPage, Page, Slice, keyset_slice
+from actors.paging import OffsetPage, Page, Slice
 from actors.search.index import QueryResult, SearchIndex
-from actors.search.listing import sort_key
 from actors.search.live import LiveIndex
 from actors.search.messages import (
     CORRECTIONS_CHANNEL,
@@ -57,12 +56,14 @@ ON CONFLICT (misspelled) DO UPDATE SET corrected = excluded.corrected, created_a
 SYNONYM_SQL = "INSERT INTO search_synonyms (position, phrases, one_way, created_at) VALUES ($1, $2, $3, $4)"
 
 
-def list_page(index: SearchIndex, page: Page, sort: str) -> Slice[ContentItem]:
-    """One `content.list` page from the index's copy of the catalog."""
+def list_page(index: SearchIndex, page: Page, sort: str) -> Slice[bytes]:
+    """One `content.list` page from the index's copy of the catalog, each item as its
+    JSON (`ContentItem.to_json`)."""
+    orders = index.orders
     if isinstance(page, OffsetPage):
-        return Slice(index.list_offset(sort, page.offset, page.page_size), len(index))
-    items = index.list_after(sort, page.after, page.limit + 1)
-    return keyset_slice(items, page, lambda item: sort_key(item, sort))
+        return Slice(orders.offset_json(sort, page.offset, page.page_size), len(index))
+    encoded, last = orders.after_json(sort, page.after, page.limit)
+    return Slice(encoded, next_key=last)
 
 
 class SearchActor(Actor):

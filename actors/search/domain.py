@@ -156,10 +156,10 @@ class SearchDomain:
             live.behind -= 1
             raise
 
-    async def listed(self, page: Page, sort: str) -> Slice[ContentItem] | None:
+    async def listed(self, page: Page, sort: str) -> Slice[bytes] | None:
         """One `content.list` page from the index's copy of the catalog (the same order
-        and pages as storage's): read directly when fresh, else asked like `indexed`
-        (None if it is busy, full or not running)."""
+        and pages as storage's), each item as its JSON: read directly when fresh, else
+        asked like `indexed` (None if it is busy, full or not running)."""
         index = self._fresh()
         if index is not None:
             return list_page(index, page, sort)
@@ -167,7 +167,7 @@ class SearchDomain:
         if ref is None:
             return None
         try:
-            found: Slice[ContentItem] = await ref.ask(ListItems(page, sort), timeout=INDEX_TIMEOUT, wait=False)
+            found: Slice[bytes] = await ref.ask(ListItems(page, sort), timeout=INDEX_TIMEOUT, wait=False)
         except (Overloaded, AskTimeout, ActorStopped):
             return None
         return found

@@ -35,8 +35,9 @@ class GetItem:
 
 @attrs.frozen
 class ListItems:
-    """One `content.list` page from the index's copy of the catalog. Answer: a `Slice`,
-    as the catalog's `ListContent` gives from storage (the same order and keys)."""
+    """One `content.list` page from the index's copy of the catalog. Answer: a `Slice`
+    of the items' JSON (`ContentItem.to_json`), in the order and with the keys of the
+    catalog's `ListContent` from storage."""
 
     page: Page
     sort: str = "popularity"

@@ -8,7 +8,7 @@ from actors.catalog.model import (DURATION_MAX, EPISODE_MAX, ID_MAX, LABEL_MAX, 
 from actors.errors import InvalidParams
 from protocol import errors
 from protocol.calls import Call
-from protocol.item_json import fragments
+from protocol.item_json import array
 from protocol.methods import Access, Example, Schema, checked_by_domain, method
 from protocol.paging import PAGE_INFO_SCHEMA, PAGING_SCHEMA
 
@@ -84,7 +84,7 @@ async def list_(call: Call[CatalogDomain]) -> dict[str, object]:
     sort = call.params.get("sort", "popularity")
     listing = call.listing(f"content.list:{sort}")
     found = await call.domain.list(listing.page, sort)
-    return {"items": fragments(found.items), "page_info": listing.info(found)}
+    return {"items": array(found.items), "page_info": listing.info(found)}
 
 
 async def episodes(call: Call[CatalogDomain]) -> dict[str, object]:
