@@ -133,9 +133,11 @@ def method(
     access level and params (protocol.openrpc adds those). `examples`: at least one
     (tests/e2e/test_openrpc_examples.py plays each against a real gateway).
 
-    `inline=True` promises the handler never waits on anything that can take long
-    (no I/O, no ask of an actor that may be busy): the transport then runs it in the
-    connection's reader instead of a task of its own, which saves a task per call.
+    `inline=True` promises the handler answers from memory without waiting, but for a
+    rare, bounded slow path (experiments.assign's read of a moved bucket, content.list
+    before the index is built): the transport then runs it in the connection's reader
+    instead of a task of its own, which saves a task per call, and a slow path holds up
+    only that connection's later requests.
     """
     return Declaration(name, handler, params or EMPTY_PARAMS, result or {}, access, summary, inline,
                        tuple(errors), tuple(examples))

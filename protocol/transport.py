@@ -11,8 +11,8 @@ Flow control, per connection:
 
 - at most `max_in_flight` requests are handled at once; when that many are running
   the connection stops reading, so TCP pushes back on the client instead of memory
-  growing on the server. Calls of methods registered `inline` (cheap, never blocking:
-  `system.ping`) run in the reader itself; the rest get a task each;
+  growing on the server. Calls of methods registered `inline` (answered from memory:
+  `system.ping`, `content.list`) run in the reader itself; the rest get a task each;
 - one writer at a time: answers queue in an outbox that is written as one send; the
   outbox holds at most what `max_in_flight` requests answer plus one read's inline
   answers (written whenever they pass 64 KiB); server notifications beyond

@@ -107,7 +107,7 @@ METHODS = [
                    "required": ["id"], "additionalProperties": False},
            result=CONTENT_ITEM, errors=[errors.NOT_FOUND],
            examples=[Example("a movie", {"id": "m-matrix"}, EXAMPLE_ITEMS[0])]),
-    method("content.list", list_, summary="The catalog, paged, by popularity, title or year",
+    method("content.list", list_, inline=True, summary="The catalog, paged, by popularity, title or year",
            params={"type": "object", "properties": {
                **PAGING_SCHEMA, "sort": {"enum": ["popularity", "title", "year"]}},
                "additionalProperties": False},
