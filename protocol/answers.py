@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from actors.compact import compact
+
 
 def params_key(params: dict[str, Any]) -> bytes:
     """The key of a call's params: the same for the same params in any key order."""
@@ -51,6 +53,7 @@ class Answers:
         has moved on since, or if it alone exceeds `max_bytes`)."""
         if version != self._version or len(raw) + len(key) > self.max_bytes:
             return
+        key, raw = compact(key), compact(raw)
         old = self._kept.pop(key, None)
         if old is not None:
             self._bytes -= len(old) + len(key)

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 import orjson
 
+from actors.compact import compact
 from actors.errors import InvalidParams
 
 CONTENT_TYPES = ("movie", "series", "episode")
@@ -196,7 +197,7 @@ class ContentItem:
         and over (`orjson.Fragment(item.to_json())` splices the bytes into an answer)."""
         raw = self._json
         if raw is None:
-            raw = orjson.dumps(self.to_dict())
+            raw = compact(orjson.dumps(self.to_dict()))
             object.__setattr__(self, "_json", raw)
         return raw
 

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 import trio
 
+from actors.compact import compact
+
 from .attempts import Admission, AttemptPolicy, AttemptTable
 from .buffer import BufferedSubscription
 from .port import NAMESPACED_DEFAULT_TTL, split_namespace
@@ -58,7 +60,7 @@ class MemoryKV:
             ttl = NAMESPACED_DEFAULT_TTL
         expires_at = float("inf") if ttl is None else trio.current_time() + ttl
         physical = self._physical(key)
-        self._entries[physical] = (bytes(value), expires_at)
+        self._entries[physical] = (compact(value), expires_at)
         self._entries.move_to_end(physical)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)

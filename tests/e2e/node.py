@@ -18,6 +18,7 @@ from typing import Any
 
 from tests.auth_helpers import PASSWORD, create_user_cli, fresh_email
 from tests.e2e.rawws import RawClient, split_url
+from tests.e2e.wsraw import rss_bytes
 from tests.support import GatewayProcess
 
 JWT_SECRET = "hostile-suite-secret-" + "k" * 40
@@ -121,11 +122,7 @@ class Node:
 
     def rss(self) -> int:
         """Resident memory in bytes (VmRSS)."""
-        with open(f"/proc/{self.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        raise AssertionError("no VmRSS")
+        return rss_bytes(self.pid)
 
     def cpu_seconds(self) -> float:
         """utime + stime of the process so far."""
