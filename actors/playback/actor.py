@@ -59,6 +59,7 @@ from actors.playback.model import (
     SessionKey,
     Started,
     Stopped,
+    UserStamps,
     Watching,
     wall_ms,
 )
@@ -127,6 +128,7 @@ class PlaybackActor(Actor):
         self.sessions: dict[str, Session] = {}
         self.by_user: dict[str, dict[str, None]] = {}  # user -> session ids, oldest first
         self.entries: dict[Key, Entry] = {}
+        self.stamps = UserStamps()
         self.dirty: set[Key] = set()
         self.writing = 0  # rows in a flush under way
         self.in_flight: set[Key] = set()  # the keys of those rows
@@ -183,7 +185,9 @@ class PlaybackActor(Actor):
         if not pending:
             return
         sessions = self.sessions
-        for sid, report in pending.items():
+        # In arrival order: a session's later report keeps its first one's place in
+        # `pending`, and a user's stamps must follow arrival.
+        for sid, report in sorted(pending.items(), key=lambda taken: taken[1].seq):
             session = sessions.get(sid)
             if session is not None:
                 session.last_seen = report.at
@@ -202,7 +206,8 @@ class PlaybackActor(Actor):
             return  # an older update than the one already applied
         elif entry.dirty_since is None:
             entry.dirty_since = report.first_at
-        entry.reported(report.position_ms, report.key.duration_ms, report.updated_at, report.seq, self.rules, sid)
+        updated_at = self.stamps.stamp(report.key.user_id, report.updated_at)
+        entry.reported(report.position_ms, report.key.duration_ms, updated_at, report.seq, self.rules, sid)
         self.dirty.add(key)
         self.stats.unflushed = len(self.dirty) + self.writing
 
@@ -210,6 +215,7 @@ class PlaybackActor(Actor):
         """Write every dirty entry in one batched statement; the number of rows."""
         async with self._flush_lock:
             self._drain()
+            self.stamps.forget_before(self.clock_ms())
             if not self.dirty:
                 return 0
             keys, self.dirty = self.dirty, set()
@@ -576,7 +582,7 @@ class PlaybackActor(Actor):
         key = (msg.user_id, msg.content_id)
         known = await self._entry(msg.user_id, msg.content_id)
         marked = Entry(0, max(0, msg.duration_ms), 0 if known is None else known.updated_at, 0)
-        marked.mark(msg.played, self.clock_ms())
+        marked.mark(msg.played, self.stamps.stamp(msg.user_id, self.clock_ms()))
         with storage_errors():
             self.stats.statements += 1
             await store.write_mark(self.storage, msg.user_id, msg.content_id, marked)

@@ -20,6 +20,7 @@ __all__ = [
     "SessionKey",
     "Started",
     "Stopped",
+    "UserStamps",
     "Watching",
     "wall_ms",
 ]
@@ -28,6 +29,27 @@ __all__ = [
 def wall_ms() -> int:
     """Wall-clock time as epoch milliseconds (what storage keeps)."""
     return int(time.time() * 1000)
+
+
+class UserStamps:
+    """Update times that tell one user's updates apart: the wall-clock millisecond, or
+    one after the user's last stamp on this node when the clock has not passed it. Two
+    items stopped within a millisecond then still say which came last, as continue
+    watching and Next Up (most recent first) need."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, int] = {}
+
+    def stamp(self, user_id: str, wall: int) -> int:
+        last = self._last.get(user_id)
+        if last is not None and wall <= last:
+            wall = last + 1
+        self._last[user_id] = wall
+        return wall
+
+    def forget_before(self, wall: int) -> None:
+        """Drop the users whose last stamp is older than `wall` (no later stamp can meet it)."""
+        self._last = {user: last for user, last in self._last.items() if last >= wall}
 
 
 def _positive(instance: object, attribute: attrs.Attribute, value: float) -> None:

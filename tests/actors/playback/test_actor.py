@@ -30,13 +30,14 @@ SHORT = 120_000  # two minutes: never offered a resume
 
 
 class WallClock:
-    """Deterministic wall clock: every reading is one millisecond after the last."""
+    """Deterministic wall clock: every reading is `step` milliseconds after the last."""
 
     def __init__(self) -> None:
         self.ms = 1_700_000_000_000
+        self.step = 1
 
     def __call__(self) -> int:
-        self.ms += 1
+        self.ms += self.step
         return self.ms
 
 
@@ -424,6 +425,25 @@ async def test_continue_watching_most_recent_first_without_finished_items(clock:
     assert items[0].progress == pytest.approx(0.5)
     assert found.total == 3 and found.next_key is None
     assert items[0].updated_at > items[1].updated_at > items[2].updated_at
+
+
+async def test_most_recent_first_within_one_millisecond(clock: trio.testing.MockClock, rig: Rig) -> None:
+    """Updates of one user within the same millisecond still come out in the order they
+    came in (an app stopping one item and starting the next at once)."""
+    rig.wall.step = 0
+    for content in ("a", "b", "c"):
+        await watch(rig, "u1", content, 600_000)
+    s = await rig.begin("u1", "b")
+    rig.send(s, 900_000)  # b again, reported but not written yet
+    await watch(rig, "u2", "a", 600_000)  # someone else's, same millisecond
+    found = await rig.ref.ask(ContinueWatching("u1", OffsetPage(1, 10)))
+    assert [i.content_id for i in found.items] == ["b", "c", "a"]
+    assert found.items[0].updated_at > found.items[1].updated_at > found.items[2].updated_at
+    await rig.ref.ask(Flush())
+    rig.wall.step = 1  # the clock moves on: stamps follow it again
+    await watch(rig, "u1", "a", 700_000)
+    found = await rig.ref.ask(ContinueWatching("u1", OffsetPage(1, 10)))
+    assert [i.content_id for i in found.items] == ["a", "b", "c"]
 
 
 async def test_continue_watching_pages_by_cursor(clock: trio.testing.MockClock, rig: Rig) -> None:
