@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from actors import errors as domain
@@ -59,6 +60,13 @@ _DOMAIN_CODES: dict[type[domain.DomainError], int] = {
 }
 
 
+def retry_after(seconds: float) -> dict[str, float]:
+    """`data` of an answer that says when to try again: `seconds` rounded up to the
+    millisecond (rounded down, a client that waits exactly that long could come back
+    a fraction of a millisecond early and be refused again)."""
+    return {"retry_after": max(0.001, math.ceil(seconds * 1000 - 1e-9) / 1000)}
+
+
 def to_rpc_error(exc: BaseException) -> RpcError | None:
     """The answer for an exception a handler raised, or None if it is a bug.
 
@@ -72,9 +80,8 @@ def to_rpc_error(exc: BaseException) -> RpcError | None:
         for cls in type(exc).__mro__:
             code = _DOMAIN_CODES.get(cls)  # type: ignore[arg-type]
             if code is not None:
-                retry_after = getattr(exc, "retry_after", None)
-                data = None if retry_after is None else {"retry_after": max(0.001, round(retry_after, 3))}
-                return RpcError(code, exc.message, data)
+                wait = getattr(exc, "retry_after", None)
+                return RpcError(code, exc.message, None if wait is None else retry_after(wait))
         return None
     if isinstance(exc, runtime.Overloaded):
         return RpcError(OVERLOADED, "Overloaded, retry later")

@@ -314,8 +314,7 @@ class Connection:
         notes = sum(1 for m in members if isinstance(m, jsonrpc.Call) and m.notification)
         self.gateway.count("rate_limited", "notification", notes)
         self.gateway.count("rate_limited", "request", len(members) - notes)
-        error = RpcError(errors.OVERLOADED, "Rate limit exceeded, retry later",
-                         {"retry_after": max(0.001, round(wait, 3))})
+        error = RpcError(errors.OVERLOADED, "Rate limit exceeded, retry later", errors.retry_after(wait))
         self._queue(jsonrpc.reject(parsed, error))
 
     async def _handle(self, parsed: jsonrpc.Message | list[jsonrpc.Message]) -> None:

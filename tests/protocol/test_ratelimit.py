@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from protocol import errors
 from protocol.ratelimit import TokenBucket
 
 
@@ -39,3 +40,11 @@ def test_rate_zero_admits_everything() -> None:
     assert all(bucket.take(0.0, 100) == 0.0 for _ in range(1000))
     with pytest.raises(ValueError):
         TokenBucket(rate=-1, burst=1, now=0.0)
+
+
+@pytest.mark.parametrize("wait, told", [(0.4994, 0.5), (0.4990, 0.499), (0.3, 0.3), (1.0, 1.0), (0.0, 0.001),
+                                        (2.0000001, 2.001)])
+def test_retry_after_is_never_earlier_than_the_wait(wait: float, told: float) -> None:
+    # A client that waits exactly retry_after must find its token there.
+    assert errors.retry_after(wait) == {"retry_after": told}
+    assert told >= wait
