@@ -80,13 +80,10 @@ class Orders:
         """`after(sort, after, limit)` as JSON, and the sort key of its last item when
         more follow (None on the last page)."""
         lo, hi = self._after_span(sort, after, limit + 1)
-        more = hi - lo > limit
-        backwards = SORTS[sort][1]
-        if more:
-            lo, hi = (lo + 1, hi) if backwards else (lo, hi - 1)
+        key, backwards = SORTS[sort]
         last = None
-        if more:
-            key = SORTS[sort][0]
+        if hi - lo > limit:  # more follow: the one read beyond the page is left out
+            lo, hi = (lo + 1, hi) if backwards else (lo, hi - 1)
             last = key(self._lists[sort][lo if backwards else hi - 1])
         return _listed(self._filled(sort, lo, hi), sort), last
 

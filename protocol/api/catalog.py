@@ -8,7 +8,7 @@ from actors.catalog.model import (DURATION_MAX, EPISODE_MAX, ID_MAX, LABEL_MAX, 
 from actors.errors import InvalidParams
 from protocol import errors
 from protocol.calls import Call
-from protocol.item_json import array
+from protocol.item_json import array, fragments
 from protocol.methods import Access, Example, Schema, checked_by_domain, method
 from protocol.paging import PAGE_INFO_SCHEMA, PAGING_SCHEMA
 
@@ -91,7 +91,7 @@ async def episodes(call: Call[CatalogDomain]) -> dict[str, object]:
     series_id = call.params["series_id"]
     listing = call.listing(f"content.episodes:{series_id}")
     found = await call.domain.episodes(series_id, listing.page)
-    return {"items": [i.to_dict() for i in found.items], "page_info": listing.info(found)}
+    return {"items": fragments(found.items), "page_info": listing.info(found)}
 
 
 METHODS = [
