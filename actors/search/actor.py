@@ -56,6 +56,12 @@ ON CONFLICT (misspelled) DO UPDATE SET corrected = excluded.corrected, created_a
 SYNONYM_SQL = "INSERT INTO search_synonyms (position, phrases, one_way, created_at) VALUES ($1, $2, $3, $4)"
 
 
+def answer_query(index: SearchIndex, msg: Query) -> QueryResult:
+    """`msg` answered from `index` (by the actor, or directly by a reader)."""
+    return index.query(msg.text, msg.filters, offset=msg.offset, limit=msg.limit,
+                       include_facets=msg.include_facets, after=msg.after)
+
+
 def list_page(index: SearchIndex, page: Page, sort: str) -> Slice[bytes]:
     """One `content.list` page from the index's copy of the catalog, each item as its
     JSON (`ContentItem.to_json`)."""
@@ -85,7 +91,7 @@ class SearchActor(Actor):
 
     async def receive(self, msg: object) -> Any:
         if isinstance(msg, Query):
-            return self._query(msg)
+            return answer_query(self.index, msg)
         if isinstance(msg, GetItem):
             return self.index.get(msg.id)
         if isinstance(msg, ListItems):
@@ -118,10 +124,6 @@ class SearchActor(Actor):
             await self._rebuild()
             return None
         return await super().receive(msg)
-
-    def _query(self, msg: Query) -> QueryResult:
-        return self.index.query(msg.text, msg.filters, offset=msg.offset, limit=msg.limit,
-                                include_facets=msg.include_facets, after=msg.after)
 
     async def _set_synonyms(self, msg: SetSynonyms) -> None:
         groups = [(g.phrases, g.one_way) for g in msg.groups]

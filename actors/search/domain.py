@@ -22,7 +22,7 @@ from actors.catalog.model import ContentItem
 from actors.env import DomainEnv
 from actors.kv import KV
 from actors.paging import KeysetPage, Page, Slice
-from actors.search.actor import AUTOCOMPLETE_NS, SearchActor, list_page
+from actors.search.actor import AUTOCOMPLETE_NS, SearchActor, answer_query, list_page
 from actors.search.autocomplete import Suggestions
 from actors.search.explain import Highlight
 from actors.search.index import QueryResult, SearchIndex
@@ -96,12 +96,7 @@ class SearchDomain:
         else:
             msg = Query(text, filters, page.page_size, offset=page.offset, include_facets=include_facets)
         index = self._fresh()
-        result: QueryResult
-        if index is not None:
-            result = index.query(msg.text, msg.filters, offset=msg.offset, limit=msg.limit,
-                                 include_facets=msg.include_facets, after=msg.after)
-        else:
-            result = await self._ref().ask(msg)
+        result: QueryResult = answer_query(index, msg) if index is not None else await self._ref().ask(msg)
         return SearchPage(Slice(result.items, result.total, result.next_after), result.highlights,
                           result.corrected_query, result.corrections, result.facets)
 
