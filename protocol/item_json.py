@@ -1,9 +1,10 @@
 """Content items spliced into answers as the JSON they encode once (`ContentItem.to_json`).
 
-`content.list` and `search.query` answer pages of the same items over and over; making
-each item's dict and encoding it again was most of their cost beyond a ping.
-`fragments(items)` wraps each item's bytes as an `orjson.Fragment`, which orjson copies
-into the answer as it is: the answer's bytes are the same as from the dicts.
+`content.list`, `content.episodes` and `search.query` answer pages of the same items
+over and over; making each item's dict and encoding it again was most of their cost
+beyond a ping. `fragments(items)` wraps each item's bytes as an `orjson.Fragment`, which
+orjson copies into the answer as it is (the answer's bytes are the same as from the
+dicts); `array(encoded)` does the same for items whose JSON the index already holds.
 """
 
 from __future__ import annotations

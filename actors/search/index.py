@@ -398,14 +398,6 @@ class SearchIndex:
 
         return suggest(self, q, limit)
 
-    # -- content.list -----------------------------------------------------------------
-
-    def list_offset(self, sort: str, offset: int, limit: int) -> list[ContentItem]:
-        return self.orders.offset_page(sort, offset, limit)
-
-    def list_after(self, sort: str, after: tuple | None, limit: int) -> list[ContentItem]:
-        return self.orders.after(sort, after, limit)
-
 
 def _class_of(score: float) -> int:
     """The class value of a score: the multiple of TYPO_POINTS at or below it (the

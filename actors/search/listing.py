@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 from operator import attrgetter
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 from actors.catalog.model import ContentItem
 from actors.errors import InvalidParams
@@ -34,7 +34,6 @@ _TYPES = {"popularity": (int, float), "title": (str,), "year": (int,)}
 # gives the same order as by the whole key, faster (one value per item to compare).
 _FIRST = {"popularity": attrgetter("popularity"), "title": attrgetter("title"), "year": attrgetter("year")}
 
-T = TypeVar("T")
 Span = tuple[int, int]
 """Positions `lo` to `hi` (exclusive) of an ascending list."""
 
@@ -63,22 +62,14 @@ class Orders:
                 del ordered[i]
                 del self._json[sort][i]
 
-    def offset_page(self, sort: str, offset: int, limit: int) -> list[ContentItem]:
-        lo, hi = self._offset_span(sort, offset, limit)
-        return _listed(self._lists[sort][lo:hi], sort)
-
-    def after(self, sort: str, after: tuple | None, limit: int) -> list[ContentItem]:
-        """Up to `limit` items following the one whose sort key is `after`."""
-        lo, hi = self._after_span(sort, after, limit)
-        return _listed(self._lists[sort][lo:hi], sort)
-
     def offset_json(self, sort: str, offset: int, limit: int) -> list[bytes]:
-        """`offset_page`, each item as its JSON."""
+        """The page of `limit` items from `offset` in the listing's order, each as its JSON."""
         return _listed(self._filled(sort, *self._offset_span(sort, offset, limit)), sort)
 
     def after_json(self, sort: str, after: tuple | None, limit: int) -> tuple[list[bytes], tuple | None]:
-        """`after(sort, after, limit)` as JSON, and the sort key of its last item when
-        more follow (None on the last page)."""
+        """Up to `limit` items following the one whose sort key is `after`, each as its
+        JSON, and the sort key of the last of them when more follow (None on the last
+        page)."""
         lo, hi = self._after_span(sort, after, limit + 1)
         key, backwards = SORTS[sort]
         last = None
@@ -124,12 +115,9 @@ class Orders:
         return chunk  # type: ignore[return-value]  # filled just above
 
 
-def _listed(chunk: list[T], sort: str) -> list[T]:
+def _listed(chunk: list[bytes], sort: str) -> list[bytes]:
     """`chunk`, a fresh slice of an ascending list, in the listing's order."""
     if SORTS[sort][1]:
         chunk.reverse()
     return chunk
 
-
-def sort_key(item: ContentItem, sort: str) -> tuple:
-    return SORTS[sort][0](item)
